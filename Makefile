@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# The other targets are the steps they are made of; CI runs `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+TEST_ENV := DJANGO_SETTINGS_MODULE=tests.settings
+
+.PHONY: run test prepare lint check pytest bench images agent clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-installed: requirements.txt | $(BIN)/python
+	scripts/system-packages.sh build
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt agent/requirements.txt | $(BIN)/python
+	scripts/system-packages.sh build
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+## make run: the platform on its embedded default (SQLite, eager Celery) at http://127.0.0.1:8000
+run: $(VENV)/.run-installed
+	mkdir -p var/workspaces var/template var/nginx/routes
+	$(MANAGE) migrate --noinput
+	$(MANAGE) ensure_admin
+	$(MANAGE) runserver 127.0.0.1:8000
+
+## make test: prepare the real services, then lint, checks and the whole suite on MariaDB
+test: prepare lint check pytest
+
+prepare: $(VENV)/.dev-installed
+	scripts/prepare-test-env.sh
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check: $(VENV)/.dev-installed
+	$(TEST_ENV) $(MANAGE) check
+	$(TEST_ENV) $(MANAGE) makemigrations --check --dry-run
+
+pytest: $(VENV)/.dev-installed
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+images:
+	scripts/build-test-images.sh
+
+bench: prepare
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -1,0 +1,88 @@
+"""The platform's user: the original `users` table as Django's custom user model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+
+class UserType(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    QVP = "qvp", "QVP (restricted operator)"
+    REGULAR = "regular", "Regular"
+
+
+class UserStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    ACTIVE = "active", "Active"
+    REJECTED = "rejected", "Rejected"
+    DISABLED = "disabled", "Disabled"
+    DELETING = "deleting", "Being deleted"
+
+
+class UserQuerySet(models.QuerySet):
+    def pending(self) -> UserQuerySet:
+        return self.filter(status=UserStatus.PENDING)
+
+    def operators(self) -> UserQuerySet:
+        return self.filter(user_type__in=(UserType.ADMIN, UserType.QVP))
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    use_in_migrations = True
+
+    def create_user(self, email: str, username: str, password: str | None = None, **extra: Any) -> User:
+        user = self.model(email=self.normalize_email(email).lower(), username=username, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, username: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(
+            user_type=UserType.ADMIN,
+            is_superuser=True,
+            is_approved=True,
+            status=UserStatus.ACTIVE,
+        )
+        return self.create_user(email, username, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person on the platform. Staff status follows the user type (admin, qvp)."""
+
+    username = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(max_length=255, unique=True)
+    user_type = models.CharField(max_length=16, choices=UserType.choices, default=UserType.REGULAR)
+    is_approved = models.BooleanField(default=False)
+    status = models.CharField(
+        max_length=16, choices=UserStatus.choices, default=UserStatus.PENDING, db_index=True
+    )
+    is_active = models.BooleanField(default=True, help_text="False for disabled accounts.")
+    metadata = models.JSONField(default=dict, blank=True)
+    redirect_url = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["username"]
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user_type == UserType.ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        """Admin and qvp users may use the Django admin; what they see follows the matrix."""
+        return self.is_active and self.user_type in (UserType.ADMIN, UserType.QVP)

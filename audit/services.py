@@ -1,0 +1,58 @@
+"""Writing the audit log. Call inside the transaction of the action you record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from mgmt.logging import current_request_id
+
+from .models import AuditLog, LogLevel
+
+# Keys whose values never reach the audit log, at any depth.
+_SECRET_KEYS = ("password", "token", "secret", "private_key", "passphrase", "credential", "authorization")
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if any(s in str(k).lower() for s in _SECRET_KEYS) else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def audit_log_record(
+    *,
+    action: str,
+    actor: Any = None,
+    target: models.Model | None = None,
+    details: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+    level: str = LogLevel.INFO,
+    source: str = "api",
+    server_id: str | int | None = None,
+) -> AuditLog:
+    """Write one audit row. Secret-looking keys in `details` are redacted."""
+    username = ""
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        username = actor.username
+    else:
+        actor = None
+    return AuditLog.objects.create(
+        username=username,
+        actor=actor,
+        action_type=action,
+        details=_scrub(details or {}),
+        ip_address=ip_address or None,
+        request_id=current_request_id() if current_request_id() != "-" else "",
+        server_id=str(server_id or ""),
+        log_level=level,
+        source=source,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:255] if target is not None else "",
+    )

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from mgmt.exceptions import NotFound
+from mgmt.health import system_health
+
+from .renderers import APIResponse
+
+
+class HealthView(APIView):
+    """Is the platform up? 200 when every dependency answers, 503 naming the failing ones."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "Health",
+            {
+                "database": serializers.CharField(),
+                "cache": serializers.CharField(),
+                "broker": serializers.CharField(),
+            },
+        )
+    )
+    def get(self, request: Request) -> APIResponse:
+        checks = system_health()
+        data = {c.name: ("ok: " if c.ok else "error: ") + c.detail for c in checks}
+        failing = [c.name for c in checks if not c.ok]
+        if failing:
+            return APIResponse(data, status=503, message=f"Unhealthy: {', '.join(failing)} down.")
+        return APIResponse(data, message="Healthy.")
+
+
+class NotFoundView(APIView):
+    """Any unknown /api/ path: a 404 in the envelope instead of an HTML page."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema = None
+
+    def dispatch(self, request, *args, **kwargs):  # every method
+        self.args, self.kwargs = args, kwargs
+        self.request = self.initialize_request(request, *args, **kwargs)
+        self.headers = self.default_response_headers
+        response = self.handle_exception(NotFound(f"No API route matches {request.path}."))
+        self.response = self.finalize_response(self.request, response, *args, **kwargs)
+        return self.response

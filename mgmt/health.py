@@ -1,0 +1,56 @@
+"""Read-only checks of the services the platform depends on."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from kombu import Connection
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"
+        return Check("database", False, f"unreachable ({type(exc).__name__})")
+    return Check("database", True, connection.vendor)
+
+
+def _cache() -> Check:
+    key, value = f"health:{uuid.uuid4().hex}", "1"
+    try:
+        cache.set(key, value, timeout=5)
+        ok = cache.get(key) == value
+        cache.delete(key)
+    except Exception as exc:
+        return Check("cache", False, f"unreachable ({type(exc).__name__})")
+    backend = settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return Check("cache", ok, backend if ok else "read back a different value")
+
+
+def _broker() -> Check:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return Check("broker", True, "eager (tasks run in-process)")
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:
+        return Check("broker", False, f"unreachable ({type(exc).__name__})")
+    return Check("broker", True, "reachable")
+
+
+def system_health() -> list[Check]:
+    """Database, cache and broker, each with a short status that hides credentials."""
+    return [_database(), _cache(), _broker()]

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import factory
+
+from accounts.models import User, UserStatus, UserType
+
+TEST_PASSWORD = "correct-horse-battery-42"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    user_type = UserType.REGULAR
+    is_approved = True
+    status = UserStatus.ACTIVE
+    password = factory.django.Password(TEST_PASSWORD)
+
+    class Params:
+        admin = factory.Trait(user_type=UserType.ADMIN, is_superuser=True)
+        qvp = factory.Trait(user_type=UserType.QVP)
+        pending = factory.Trait(is_approved=False, status=UserStatus.PENDING)

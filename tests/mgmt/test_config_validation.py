@@ -1,0 +1,92 @@
+import os
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from mgmt.config_validation import ConfigValidationError, validate_config
+
+
+@pytest.fixture
+def good(tmp_path, settings):
+    for name in ("deploy", "template", "routes"):
+        (tmp_path / name).mkdir()
+    return {
+        "MGMT_SERVER_IP": "10.0.0.5",
+        "AGENT_PORT": "5005",
+        "WORKDIR_DEPLOY": str(tmp_path / "deploy"),
+        "WORKDIR_TEMPLATE": str(tmp_path / "template"),
+        "NGINX_ROUTES_DIR": str(tmp_path / "routes"),
+        "DATABASES": settings.DATABASES,
+    }
+
+
+def test_a_good_configuration_has_no_problems(good):
+    assert validate_config(values=good) == []
+    assert validate_config(values=good, strict=True) == []
+
+
+@pytest.mark.parametrize(
+    "name", ["MGMT_SERVER_IP", "AGENT_PORT", "WORKDIR_DEPLOY", "WORKDIR_TEMPLATE", "NGINX_ROUTES_DIR"]
+)
+def test_each_missing_variable_is_named(good, name):
+    del good[name]
+    assert validate_config(values=good) == [f"{name}: required variable is not set"]
+
+
+def test_non_writable_directory_is_named(good, monkeypatch):
+    # Root passes every access check, so the denial is injected at os.access for one path.
+    real_access = os.access
+    target = good["NGINX_ROUTES_DIR"]
+    monkeypatch.setattr(
+        "mgmt.config_validation.os.access",
+        lambda path, mode: False if path == target and mode & os.W_OK else real_access(path, mode),
+    )
+    assert validate_config(values=good) == [f"NGINX_ROUTES_DIR: directory {target} is not writable"]
+
+
+def test_missing_directory_is_named(good):
+    good["WORKDIR_TEMPLATE"] = good["WORKDIR_TEMPLATE"] + "-nope"
+    assert validate_config(values=good) == [
+        f"WORKDIR_TEMPLATE: directory {good['WORKDIR_TEMPLATE']} does not exist"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("http", "is not a port number"), ("70000", "is outside 1-65535"), ("0", "is outside 1-65535")],
+)
+def test_bad_port_is_named(good, value, expected):
+    good["AGENT_PORT"] = value
+    [problem] = validate_config(values=good)
+    assert problem.startswith("AGENT_PORT:") and expected in problem
+
+
+@pytest.mark.parametrize("value", ["300.1.1.1", "example.com", "10.0.0"])
+def test_bad_ip_is_named(good, value):
+    good["MGMT_SERVER_IP"] = value
+    assert validate_config(values=good) == [f"MGMT_SERVER_IP: '{value}' is not a valid IP address"]
+
+
+def test_database_settings_must_be_present(good):
+    good["DATABASES"] = {"default": {"ENGINE": "django.db.backends.mysql", "NAME": "x"}}
+    assert validate_config(values=good) == ["DATABASE_URL: MySQL needs a host and a user"]
+
+
+def test_strict_raises_listing_every_problem(good):
+    good["AGENT_PORT"] = "-1"
+    good["MGMT_SERVER_IP"] = "nope"
+    with pytest.raises(ConfigValidationError) as caught:
+        validate_config(values=good, strict=True)
+    assert len(caught.value.problems) == 2
+    assert "AGENT_PORT" in str(caught.value) and "MGMT_SERVER_IP" in str(caught.value)
+
+
+def test_manage_py_check_reports_the_same_problems_in_production(settings, tmp_path):
+    settings.PRODUCTION = True
+    settings.AGENT_PORT = "99999"
+    settings.WORKDIR_DEPLOY = str(tmp_path / "missing")
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    assert "AGENT_PORT: 99999 is outside 1-65535" in str(caught.value)
+    assert "WORKDIR_DEPLOY: directory" in str(caught.value)

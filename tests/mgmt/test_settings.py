@@ -1,0 +1,68 @@
+"""Settings switch on the environment: checked in fresh interpreters with a clean environment."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], "
+    "'options': settings.DATABASES['default'].get('OPTIONS', {}), "
+    "'cache': settings.CACHES['default']['BACKEND'], 'eager': settings.CELERY_TASK_ALWAYS_EAGER, "
+    "'broker': settings.CELERY_BROKER_URL, 'debug': settings.DEBUG}))"
+)
+
+
+def settings_with(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "mgmt.settings"}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_embedded_default_is_sqlite_locmem_and_eager(tmp_path):
+    result = settings_with({}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["engine"] == "django.db.backends.sqlite3"
+    assert found["cache"].endswith("LocMemCache")
+    assert found["eager"] is True
+    assert found["debug"] is True
+
+
+def test_urls_switch_to_mysql_and_redis(tmp_path):
+    env = {"DATABASE_URL": "mysql://u:p@db.example:3306/mgmt", "REDIS_URL": "redis://127.0.0.1:6379/3"}
+    result = settings_with(env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["engine"] == "django.db.backends.mysql"
+    assert found["options"]["charset"] == "utf8mb4"
+    assert found["cache"] == "django_redis.cache.RedisCache"
+    assert found["broker"] == "redis://127.0.0.1:6379/3"
+    assert found["eager"] is False
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    result = settings_with({"DJANGO_ENV": "production"}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_without_required_variables(tmp_path):
+    env = {"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "DATABASE_URL": "mysql://u:p@h/db"}
+    result = settings_with(env, tmp_path)
+    assert result.returncode != 0
+    assert "MGMT_SERVER_IP" in result.stderr
+
+
+def test_the_suite_itself_runs_on_mariadb(db):
+    assert connection.vendor == "mysql"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        assert "MariaDB" in cursor.fetchone()[0]
