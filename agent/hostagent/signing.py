@@ -1,0 +1,87 @@
+"""Request signing between the platform and a host agent (HMAC-SHA256).
+
+Standard library only: the agent uses it to verify, the platform's agent
+client (`servers/agent_client.py`) imports the same module to sign.
+
+Canonical string (UTF-8), one field per line:
+
+    METHOD            upper case, e.g. POST
+    PATH?QUERY        exactly as sent, e.g. /api/containers/abc/logs?tail=50
+    SHA256(body)      hex digest of the raw body bytes (of b"" when there is none)
+    TIMESTAMP         unix seconds, decimal
+    NONCE             32 hex characters, fresh for every request
+
+Headers: `X-Agent-Timestamp`, `X-Agent-Nonce`, `X-Agent-Signature` (hex
+HMAC-SHA256 of the canonical string with the host's secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+
+TIMESTAMP_HEADER = "X-Agent-Timestamp"
+NONCE_HEADER = "X-Agent-Nonce"
+SIGNATURE_HEADER = "X-Agent-Signature"
+DEFAULT_WINDOW_SECONDS = 60
+_NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class SignatureError(Exception):
+    """The request is not signed, signed wrongly, stale or replayed."""
+
+
+def canonical(method: str, path_with_query: str, body: bytes, timestamp: str, nonce: str) -> bytes:
+    body_hash = hashlib.sha256(body or b"").hexdigest()
+    return "\n".join([method.upper(), path_with_query, body_hash, timestamp, nonce]).encode()
+
+
+def signature(secret: str, method: str, path_with_query: str, body: bytes, timestamp: str, nonce: str) -> str:
+    message = canonical(method, path_with_query, body, timestamp, nonce)
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign_headers(
+    secret: str, method: str, path_with_query: str, body: bytes = b"", *, now: float | None = None
+) -> dict[str, str]:
+    """The three headers that authenticate one request."""
+    timestamp = str(int(time.time() if now is None else now))
+    nonce = secrets.token_hex(16)
+    return {
+        TIMESTAMP_HEADER: timestamp,
+        NONCE_HEADER: nonce,
+        SIGNATURE_HEADER: signature(secret, method, path_with_query, body, timestamp, nonce),
+    }
+
+
+def verify(
+    secret: str,
+    method: str,
+    path_with_query: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    window: int = DEFAULT_WINDOW_SECONDS,
+    now: float | None = None,
+) -> tuple[str, int]:
+    """Check the signature and freshness; return (nonce, timestamp) for the replay check.
+
+    The caller must still refuse a nonce it has seen within the window.
+    """
+    timestamp = headers.get(TIMESTAMP_HEADER, "")
+    nonce = headers.get(NONCE_HEADER, "")
+    given = headers.get(SIGNATURE_HEADER, "")
+    if not (timestamp and nonce and given):
+        raise SignatureError("Missing signature headers.")
+    if not timestamp.isdigit() or not _NONCE_RE.match(nonce):
+        raise SignatureError("Malformed signature headers.")
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > window:
+        raise SignatureError("Request timestamp is outside the allowed window.")
+    expected = signature(secret, method, path_with_query, body, timestamp, nonce)
+    if not hmac.compare_digest(expected, given):
+        raise SignatureError("Bad signature.")
+    return nonce, int(timestamp)
