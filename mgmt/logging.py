@@ -56,7 +56,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         logger.add(sys.stderr, level=level, serialize=True)
     else:
         logger.add(sys.stderr, level=level, format=_TEXT_FORMAT, colorize=False)
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    logging.basicConfig(handlers=[InterceptHandler()], level=level, force=True)
     for name in ("django", "django.request", "django.server", "celery", "gunicorn.error"):
         std = logging.getLogger(name)
         std.handlers = []

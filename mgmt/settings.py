@@ -133,6 +133,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+# Queues by kind of work; the worker on the nginx host is the only one consuming `edge`.
+CELERY_TASK_ROUTES = {
+    "containers.tasks.routes_*": {"queue": "edge"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic tasks; apps add entries here (django-celery-beat loads them at start).
@@ -232,6 +236,9 @@ AGENT_PORT = _platform_var("AGENT_PORT", "5005")
 WORKDIR_DEPLOY = _platform_var("WORKDIR_DEPLOY", str(BASE_DIR / "var" / "workspaces"))
 WORKDIR_TEMPLATE = _platform_var("WORKDIR_TEMPLATE", str(BASE_DIR / "var" / "template"))
 NGINX_ROUTES_DIR = _platform_var("NGINX_ROUTES_DIR", str(BASE_DIR / "var" / "nginx" / "routes"))
+# Commands (no shell) that check and apply the nginx configuration after a route change.
+NGINX_TEST_COMMAND = env.str("NGINX_TEST_COMMAND", default="nginx -t")
+NGINX_RELOAD_COMMAND = env.str("NGINX_RELOAD_COMMAND", default="nginx -s reload")
 CONFIG_REQUIRED_VARIABLES = [
     "MGMT_SERVER_IP",
     "AGENT_PORT",

@@ -1,0 +1,48 @@
+"""Render the platform's nginx server block for a deployment.
+
+manage.py render_nginx_config --listen 80 --backend 127.0.0.1:8000 --output /etc/nginx/sites-available/mgmt
+manage.py render_nginx_config --standalone var/nginx --listen 127.0.0.1:8080 --backend 127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from containers.nginx import render_platform_config, write_standalone_config
+from mgmt.exceptions import ValidationFailed
+
+
+class Command(BaseCommand):
+    help = "Render the nginx server block that serves the platform and includes the workspace routes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--listen", default="80", help="address:port or port nginx listens on")
+        parser.add_argument("--backend", default="127.0.0.1:8000", help="host:port of gunicorn")
+        parser.add_argument("--server-name", default="_")
+        parser.add_argument("--max-body-size", default="64m")
+        parser.add_argument("--output", help="write the server block here instead of stdout")
+        parser.add_argument("--standalone", metavar="PREFIX", help="write a complete nginx.conf under PREFIX")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server = {
+            "listen": options["listen"],
+            "backend": options["backend"],
+            "server_name": options["server_name"],
+            "max_body_size": options["max_body_size"],
+        }
+        try:
+            if options["standalone"]:
+                path = write_standalone_config(prefix=Path(options["standalone"]), **server)
+                self.stdout.write(f"Wrote {path}; run: nginx -p {path.parent} -c {path}")
+                return
+            text = render_platform_config(**server)
+        except ValidationFailed as exc:
+            raise CommandError(exc.message) from exc
+        if options["output"]:
+            Path(options["output"]).write_text(text)
+            self.stdout.write(f"Wrote {options['output']}")
+        else:
+            self.stdout.write(text)
