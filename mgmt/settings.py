@@ -246,5 +246,7 @@ CONFIG_REQUIRED_VARIABLES = [
     "WORKDIR_TEMPLATE",
     "NGINX_ROUTES_DIR",
 ]
+# Registries on loopback/link-local addresses are refused unless an admin allows them.
+REGISTRY_ALLOW_LOCAL_TARGETS = env.bool("REGISTRY_ALLOW_LOCAL_TARGETS", default=False)
 # Label prefix on everything the platform creates on a Docker host.
 PLATFORM_LABEL_PREFIX = env.str("PLATFORM_LABEL_PREFIX", default="mgmt")
