@@ -26,6 +26,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "delete_image": frozenset({ADMIN}),
     "build_images": frozenset({ADMIN, QVP}),
     "push_images": frozenset({ADMIN, QVP}),
+    "upload_guest_os": frozenset({ADMIN, QVP}),
+    "delete_upload": frozenset({ADMIN}),
     "view_audit_logs": frozenset({ADMIN}),
     "view_traffic": frozenset({ADMIN, QVP}),
 }

@@ -248,5 +248,10 @@ CONFIG_REQUIRED_VARIABLES = [
 ]
 # Registries on loopback/link-local addresses are refused unless an admin allows them.
 REGISTRY_ALLOW_LOCAL_TARGETS = env.bool("REGISTRY_ALLOW_LOCAL_TARGETS", default=False)
+# Guest OS uploads: where they are kept, how big they may be, which kinds are accepted.
+UPLOAD_ROOT = env.str("UPLOAD_ROOT", default=str(BASE_DIR / "var" / "uploads"))
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024**3)
+UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
+UPLOAD_ALLOWED_KINDS = env.list("UPLOAD_ALLOWED_KINDS", default=["rootfs", "iso", "disk"])
 # Label prefix on everything the platform creates on a Docker host.
 PLATFORM_LABEL_PREFIX = env.str("PLATFORM_LABEL_PREFIX", default="mgmt")

@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from mgmt.api.routers import OptionalSlashRouter
+
+from .views import UploadViewSet
 
 app_name = "builds"
-urlpatterns: list = []
+
+router = OptionalSlashRouter()
+router.register("uploads", UploadViewSet, basename="upload")
+urlpatterns = router.urls

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+
+from accounts.permissions import RequirePermission
+from builds import uploads
+from builds.models import UploadStatus
+from builds.selectors import upload_list
+from mgmt.api.parsers import OctetStreamParser
+from mgmt.api.renderers import APIResponse
+from mgmt.exceptions import Conflict, ValidationFailed
+
+from .serializers import UploadFinishSerializer, UploadSerializer, UploadStartSerializer
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.META.get("REMOTE_ADDR")
+
+
+class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Guest OS uploads: start, send chunks at offsets, finish with a SHA-256; list, download, delete."""
+
+    serializer_class = UploadSerializer
+    parser_classes = [JSONParser]
+    action_permissions = {
+        "list": "view_images",
+        "retrieve": "view_images",
+        "download": "view_images",
+        "create": "upload_guest_os",
+        "chunk": "upload_guest_os",
+        "finish": "upload_guest_os",
+        "destroy": "delete_upload",
+    }
+
+    def get_permissions(self):
+        return [
+            IsAuthenticated(),
+            RequirePermission(self.action_permissions.get(self.action, "delete_upload")),
+        ]
+
+    def get_queryset(self):
+        return upload_list()
+
+    @extend_schema(request=UploadStartSerializer, responses={201: UploadSerializer})
+    def create(self, request: Request) -> APIResponse:
+        data = UploadStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = uploads.upload_start(
+            actor=request.user, ip_address=_client_ip(request), **data.validated_data
+        )
+        return APIResponse(UploadSerializer(upload).data, status=201, message="Upload started.")
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("offset", int, required=True, description="Byte offset of this chunk.")],
+        responses=UploadSerializer,
+    )
+    @action(detail=True, methods=["put"], parser_classes=[OctetStreamParser])
+    def chunk(self, request: Request, pk: str | None = None) -> APIResponse:
+        upload = self.get_object()
+        try:
+            offset = int(request.query_params.get("offset", ""))
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError as exc:
+            raise ValidationFailed("offset: an integer query parameter is required.") from exc
+        upload = uploads.upload_chunk(
+            upload_id=upload.pk, offset=offset, stream=request.stream, length=length
+        )
+        return APIResponse(
+            UploadSerializer(upload).data, message=f"{upload.received} of {upload.size} bytes."
+        )
+
+    @extend_schema(request=UploadFinishSerializer, responses=UploadSerializer)
+    @action(detail=True, methods=["post"])
+    def finish(self, request: Request, pk: str | None = None) -> APIResponse:
+        upload = self.get_object()
+        data = UploadFinishSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = uploads.upload_finish(
+            upload_id=upload.pk,
+            sha256=data.validated_data["sha256"],
+            actor=request.user,
+            ip_address=_client_ip(request),
+        )
+        return APIResponse(UploadSerializer(upload).data, message="Upload complete; checksum verified.")
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> FileResponse:
+        upload = self.get_object()
+        if upload.status != UploadStatus.COMPLETE:
+            raise Conflict("The upload is not complete yet.")
+        path = uploads.upload_file_path(upload)
+        return FileResponse(path.open("rb"), as_attachment=True, filename=upload.filename)
+
+    def destroy(self, request: Request, pk: str | None = None) -> APIResponse:
+        uploads.upload_delete(upload=self.get_object(), actor=request.user, ip_address=_client_ip(request))
+        return APIResponse(None, message="Upload deleted.")

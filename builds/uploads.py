@@ -1,0 +1,174 @@
+"""Guest OS uploads in chunks with resume (the original's UploadService).
+
+start → chunks at offsets (a resent chunk overwrites the same bytes; a gap is
+refused with the offset the server expects) → finish with a SHA-256 that the
+server recomputes. Files live under `UPLOAD_ROOT` with generated names only;
+the uploader's file name is kept for display and never used as a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_log_record
+from mgmt.exceptions import Conflict, ValidationFailed
+
+from .models import GuestUpload, UploadKind, UploadStatus
+
+_BLOCK = 1024 * 1024
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+# Allowed file name endings per kind; the longest match wins (".tar.gz" before ".gz").
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    UploadKind.ROOTFS: (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst"),
+    UploadKind.ISO: (".iso",),
+    UploadKind.DISK: (".qcow2", ".img", ".raw", ".vmdk", ".vdi"),
+}
+
+
+def upload_root() -> Path:
+    root = Path(settings.UPLOAD_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def upload_file_path(upload: GuestUpload) -> Path:
+    return upload_root() / upload.stored_name
+
+
+def _extension_for(filename: str, kind: str) -> str:
+    if kind not in settings.UPLOAD_ALLOWED_KINDS:
+        raise ValidationFailed(f"kind: uploads of kind {kind!r} are not allowed here.")
+    if not _FILENAME_RE.match(filename):
+        raise ValidationFailed("filename: use letters, digits, '.', '_', '+' and '-' only.")
+    lower = filename.lower()
+    matches = [ext for ext in EXTENSIONS[kind] if lower.endswith(ext)]
+    if not matches:
+        raise ValidationFailed(f"filename: a {kind} upload must end in one of {', '.join(EXTENSIONS[kind])}.")
+    return max(matches, key=len)
+
+
+@transaction.atomic
+def upload_start(
+    *, actor: Any, filename: str, size: int, kind: str, ip_address: str | None = None
+) -> GuestUpload:
+    extension = _extension_for(filename, kind)
+    if size <= 0:
+        raise ValidationFailed("size: must be positive.")
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise ValidationFailed(f"size: larger than the limit of {settings.UPLOAD_MAX_BYTES} bytes.")
+    upload = GuestUpload.objects.create(
+        filename=filename, kind=kind, extension=extension, size=size, created_by=actor
+    )
+    upload_file_path(upload).touch(mode=0o600)
+    audit_log_record(
+        action="upload.start",
+        actor=actor,
+        target=upload,
+        ip_address=ip_address,
+        details={"filename": filename, "size": size, "kind": kind},
+    )
+    return upload
+
+
+def upload_chunk(*, upload_id: Any, offset: int, stream: IO[bytes], length: int) -> GuestUpload:
+    """Write `length` bytes from `stream` at `offset`. Resending a chunk is harmless."""
+    if length <= 0:
+        raise ValidationFailed("The chunk is empty.")
+    if length > settings.UPLOAD_CHUNK_MAX_BYTES:
+        raise ValidationFailed(f"A chunk may hold at most {settings.UPLOAD_CHUNK_MAX_BYTES} bytes.")
+    with transaction.atomic():
+        # The row lock serializes chunks of one upload; other uploads go on in parallel.
+        upload = GuestUpload.objects.select_for_update().get(pk=upload_id)
+        if upload.status != UploadStatus.UPLOADING:
+            raise Conflict("The upload is finished; it takes no more chunks.")
+        if offset < 0 or offset > upload.received:
+            raise Conflict(f"offset: expected at most {upload.received} (bytes received so far).")
+        if offset + length > upload.size:
+            raise ValidationFailed(f"The chunk ends past the declared size of {upload.size} bytes.")
+        written = _write_at(upload_file_path(upload), offset, stream, length)
+        if written != length:
+            raise ValidationFailed(f"The chunk ended after {written} of {length} bytes; send it again.")
+        upload.received = max(upload.received, offset + length)
+        upload.save(update_fields=["received", "updated_at"])
+    return upload
+
+
+def _write_at(path: Path, offset: int, stream: IO[bytes], length: int) -> int:
+    written = 0
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        while written < length:
+            block = stream.read(min(_BLOCK, length - written))
+            if not block:
+                break
+            os.pwrite(fd, block, offset + written)
+            written += len(block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return written
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def upload_finish(*, upload_id: Any, sha256: str, actor: Any, ip_address: str | None = None) -> GuestUpload:
+    """Check every byte arrived and the checksum matches, then make the file final."""
+    sha256 = sha256.strip().lower()
+    if not _SHA256_RE.match(sha256):
+        raise ValidationFailed("sha256: 64 hexadecimal characters expected.")
+    with transaction.atomic():
+        upload = GuestUpload.objects.select_for_update().get(pk=upload_id)
+        if upload.status == UploadStatus.COMPLETE:
+            if hmac.compare_digest(upload.sha256, sha256):
+                return upload  # finishing twice is harmless
+            raise Conflict("The upload is already complete with a different checksum.")
+        if upload.received != upload.size:
+            raise Conflict(f"Only {upload.received} of {upload.size} bytes have arrived.")
+        part = upload_file_path(upload)
+        actual = _sha256_of(part)
+        if not hmac.compare_digest(actual, sha256):
+            # Left open: the client may resend chunks and finish again.
+            raise ValidationFailed(f"sha256: the file received has checksum {actual}, not {sha256}.")
+        upload.status = UploadStatus.COMPLETE
+        upload.sha256 = actual
+        upload.completed_at = timezone.now()
+        upload.save(update_fields=["status", "sha256", "completed_at", "updated_at"])
+        audit_log_record(
+            action="upload.complete",
+            actor=actor,
+            target=upload,
+            ip_address=ip_address,
+            details={"sha256": actual, "size": upload.size},
+        )
+        os.replace(part, upload_file_path(upload))  # last: nothing after it can fail but the commit
+    return upload
+
+
+@transaction.atomic
+def upload_delete(*, upload: GuestUpload, actor: Any, ip_address: str | None = None) -> None:
+    path = upload_file_path(upload)
+    audit_log_record(
+        action="upload.delete",
+        actor=actor,
+        target=upload,
+        ip_address=ip_address,
+        details={"filename": upload.filename, "status": upload.status},
+    )
+    upload.delete()
+    transaction.on_commit(lambda: path.unlink(missing_ok=True))
