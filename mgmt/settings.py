@@ -96,10 +96,17 @@ DATABASES = {
     else env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # The connection uses the tables' collation: string expressions built in SQL
+    # (e.g. guardian's Cast(pk) against object_pk) must compare without a collation mix.
+    DB_COLLATION = env.str("DB_COLLATION", default="utf8mb4_unicode_ci")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+        {
+            "charset": "utf8mb4",
+            "collation": DB_COLLATION,
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        }
     )
-    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": DB_COLLATION}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
