@@ -83,7 +83,10 @@ def test_unknown_email_is_the_same_401(api_client):
     ("traits", "message"),
     [
         ({"pending": True}, "waiting for an operator's approval"),
-        ({"rejected": True, "metadata": {"rejection_reason": "not on the team"}}, "rejected: not on the team"),
+        (
+            {"rejected": True, "metadata": {"rejection_reason": "not on the team"}},
+            "rejected: not on the team",
+        ),
         ({"disabled": True}, "disabled"),
     ],
 )

@@ -52,9 +52,16 @@ def test_self_update_with_an_allowed_field_still_changes_nothing_privileged(alic
     assert snapshot(alice) == before  # the whole request is refused
 
 
-@pytest.mark.parametrize(("field", "value"), [(f, v) for f, v in PRIVILEGED.items() if f not in ("username", "password")])
+@pytest.mark.parametrize(
+    ("field", "value"), [(f, v) for f, v in PRIVILEGED.items() if f not in ("username", "password")]
+)
 def test_register_refuses_privileged_fields(api_client, field, value):
-    payload = {"email": "mal@example.com", "username": "mallory", "password": "a-Long-passphrase-9", field: value}
+    payload = {
+        "email": "mal@example.com",
+        "username": "mallory",
+        "password": "a-Long-passphrase-9",
+        field: value,
+    }
     response = api_client.post("/api/auth/register", payload, format="json")
     assert response.status_code == 400
     assert field in response.json()["message"]
@@ -79,6 +86,11 @@ def test_qvp_cannot_raise_their_own_rights(qvp_user, qvp_api):
 def test_pending_user_cannot_raise_rights_through_register_twice(api_client):
     pending = UserFactory(username="carol", pending=True)
     before = snapshot(pending)
-    payload = {"email": pending.email, "username": "carol", "password": "a-Long-passphrase-9", "status": "active"}
+    payload = {
+        "email": pending.email,
+        "username": "carol",
+        "password": "a-Long-passphrase-9",
+        "status": "active",
+    }
     assert api_client.post("/api/auth/register", payload, format="json").status_code == 400
     assert snapshot(pending) == before

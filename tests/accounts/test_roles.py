@@ -15,7 +15,9 @@ BACKEND = "django.contrib.auth.backends.AllowAllUsersModelBackend"
 
 def group_perms(name: str) -> set[str]:
     group = Group.objects.get(name=name)
-    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+    return {
+        f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")
+    }
 
 
 def admin_client(user) -> Client:

@@ -105,7 +105,9 @@ class TestCookieAuthentication:
 
     def login(self, alice) -> APIClient:
         client = APIClient(enforce_csrf_checks=True)
-        response = client.post("/api/auth/login", {"email": alice.email, "password": TEST_PASSWORD}, format="json")
+        response = client.post(
+            "/api/auth/login", {"email": alice.email, "password": TEST_PASSWORD}, format="json"
+        )
         assert response.status_code == 200
         assert settings.CSRF_COOKIE_NAME in response.cookies
         return client

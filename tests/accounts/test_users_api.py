@@ -55,7 +55,11 @@ class TestAdminUpdate:
         )
         assert response.status_code == 200, response.json()
         alice.refresh_from_db()
-        assert (alice.user_type, alice.redirect_url, alice.metadata) == ("qvp", "/alice/jupyter/", {"team": "ml"})
+        assert (alice.user_type, alice.redirect_url, alice.metadata) == (
+            "qvp",
+            "/alice/jupyter/",
+            {"team": "ml"},
+        )
         assert list(alice.groups.values_list("name", flat=True)) == ["qvp"]
         rows = AuditLog.objects.filter(action_type="user.update")
         assert rows.count() == 1
@@ -121,7 +125,9 @@ class TestResetPassword:
     def test_admin_sets_a_new_password(self, alice, admin_api, api_client):
         _, token = session_create(user=alice)
         response = admin_api.post(
-            f"/api/admin/users/{alice.pk}/reset-password", {"password": "brand-New-passphrase-5"}, format="json"
+            f"/api/admin/users/{alice.pk}/reset-password",
+            {"password": "brand-New-passphrase-5"},
+            format="json",
         )
         assert response.status_code == 200
         assert "brand-New-passphrase-5" not in response.content.decode()
@@ -131,7 +137,9 @@ class TestResetPassword:
         assert api_client.get("/api/auth/me", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
 
     def test_weak_password_is_400(self, alice, admin_api):
-        response = admin_api.post(f"/api/admin/users/{alice.pk}/reset-password", {"password": "123"}, format="json")
+        response = admin_api.post(
+            f"/api/admin/users/{alice.pk}/reset-password", {"password": "123"}, format="json"
+        )
         assert response.status_code == 400
         assert response.json()["message"].startswith("password:")
 

@@ -1,4 +1,4 @@
-"""The role × endpoint matrix: one table of rows per app, one test over all of them.
+"""The role x endpoint matrix: one table of rows per app, one test over all of them.
 
 Every route under /api/ needs a row for each HTTP method it serves, saying what
 each persona gets: `anonymous`, `alice` (a regular user who owns the object the

@@ -1,4 +1,4 @@
-"""Every /api/ route × every persona answers what its row in tests/matrix/<app>.py says."""
+"""Every /api/ route x every persona answers what its row in tests/matrix/<app>.py says."""
 
 from __future__ import annotations
 
@@ -35,9 +35,7 @@ def _methods(callback) -> set[str]:
     if view_class is None:
         return {"GET"}
     return {
-        m.upper()
-        for m in view_class.http_method_names
-        if m not in IGNORED_METHODS and hasattr(view_class, m)
+        m.upper() for m in view_class.http_method_names if m not in IGNORED_METHODS and hasattr(view_class, m)
     }
 
 
