@@ -144,7 +144,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic tasks; apps add entries here (django-celery-beat loads them at start).
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "accounts-purge-expired-sessions": {
+        "task": "accounts.tasks.sessions_purge_expired_task",
+        "schedule": timedelta(hours=6),
+    },
+}
 
 # --- auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
