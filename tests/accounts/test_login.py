@@ -170,3 +170,14 @@ def test_bcrypt_hash_of_the_original_logs_in_and_is_upgraded_to_argon2(api_clien
     assert user.password.startswith("argon2$")
     assert user.check_password("old-platform-pass")
     assert login(api_client, "olga@example.com", "wrong-pass-123").status_code == 401
+
+
+@override_settings(PASSWORD_HASHERS=PRODUCTION_HASHERS)
+def test_long_passwords_against_a_legacy_hash_are_not_a_500(api_client):
+    long_password = "p" * 80 + "-Tail-1"
+    # The original's bcrypt used the first 72 bytes of a password.
+    legacy = bcrypt.hashpw(long_password.encode()[:72], bcrypt.gensalt(rounds=4)).decode()
+    user_import_legacy(email="lena@example.com", username="lena", bcrypt_hash=legacy)
+    assert login(api_client, "lena@example.com", "q" * 100).status_code == 401
+    assert login(api_client, "lena@example.com", long_password).status_code == 200
+    assert User.objects.get(username="lena").password.startswith("argon2$")

@@ -5,6 +5,7 @@ each persona gets: `anonymous`, `alice` (a regular user who owns the object the
 route points at), `bob` (another regular user), `qvp` and `admin`. A route
 without a row fails `test_every_api_route_has_a_row`. To add your app's routes,
 create `tests/matrix/<app>.py` with a `ROWS` list; it is discovered on its own.
+Each row x persona runs in its own transaction, so state-changing rows are fine.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Row:
     kwargs: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}
     data: Callable[[Ctx], Any] | None = None
     headers: Callable[[Ctx], dict[str, str]] | None = None
+    # Creates what the route needs (e.g. alice's workspace) and keeps it in ctx.extra.
+    setup: Callable[[Ctx], None] | None = None
 
     @property
     def id(self) -> str:

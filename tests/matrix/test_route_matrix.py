@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 
 import pytest
@@ -93,6 +94,8 @@ def ctx(db, api_as) -> Ctx:
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
 def test_route_matrix(row: Row, persona: str, ctx: Ctx, api_client):
     client = api_client if persona == "anonymous" else ctx.clients[persona]
+    if row.setup:
+        row.setup(ctx)
     url = reverse(row.name, kwargs=row.kwargs(ctx))
     extra = row.headers(ctx) if row.headers else {}
     data = row.data(ctx) if row.data else None
@@ -106,6 +109,4 @@ def test_route_matrix(row: Row, persona: str, ctx: Ctx, api_client):
 def _body(data) -> dict:
     if data is None:
         return {}
-    import json
-
     return {"data": json.dumps(data), "content_type": "application/json"}
