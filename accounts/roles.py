@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Q
+from guardian.shortcuts import assign_perm, remove_perm
 
 from .models import User, UserType
 from .permissions import MATRIX, has_permission
@@ -107,3 +108,20 @@ def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=using, apps=global_apps)
     role_groups_sync()
+
+
+def owner_permissions_grant(*, user: User, obj: models.Model, actions: tuple[str, ...] = ("view",)) -> None:
+    """Give a regular user object permissions (guardian) on their own object, e.g. their workspace.
+
+    `mgmt.api.viewsets.ScopedGenericViewSet` then shows the object to them and
+    answers 404 to everyone else without a role permission.
+    """
+    meta = obj._meta
+    for action in actions:
+        assign_perm(f"{meta.app_label}.{action}_{meta.model_name}", user, obj)
+
+
+def owner_permissions_revoke(*, user: User, obj: models.Model, actions: tuple[str, ...] = ("view",)) -> None:
+    meta = obj._meta
+    for action in actions:
+        remove_perm(f"{meta.app_label}.{action}_{meta.model_name}", user, obj)

@@ -3,9 +3,9 @@
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import include, path
-from guardian.shortcuts import assign_perm
 from rest_framework import mixins, serializers
 
+from accounts.roles import owner_permissions_grant, owner_permissions_revoke
 from mgmt.api.viewsets import ScopedGenericViewSet
 from tests.factories import UserFactory
 
@@ -33,7 +33,7 @@ urlpatterns = [
 @pytest.fixture
 def groups(alice):
     mine, theirs = Group.objects.create(name="t-alice"), Group.objects.create(name="t-bob")
-    assign_perm("auth.view_group", alice, mine)
+    owner_permissions_grant(user=alice, obj=mine)
     return mine, theirs
 
 
@@ -43,6 +43,12 @@ def test_own_objects_only(groups, alice_api):
     assert names == ["t-alice"]
     assert alice_api.get(f"/api/test/groups/{mine.pk}").status_code == 200
     assert alice_api.get(f"/api/test/groups/{theirs.pk}").status_code == 404
+
+
+def test_revoked_owner_permission_hides_the_object(groups, alice, alice_api):
+    mine, _ = groups
+    owner_permissions_revoke(user=alice, obj=mine)
+    assert alice_api.get(f"/api/test/groups/{mine.pk}").status_code == 404
 
 
 def test_a_stranger_gets_404(groups, bob_api):
