@@ -78,7 +78,11 @@ def role_groups_sync() -> None:
     for user_type, name in ROLE_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         group.permissions.set(_permission_objects(role_model_permissions(user_type)))
-    for user in User.objects.all().only("pk", "user_type", "is_superuser"):
+    # Operators, plus anyone still in a role group or flagged superuser (stale after a type change).
+    concerned = User.objects.filter(
+        Q(user_type__in=ROLE_GROUPS) | Q(groups__name__in=ROLE_GROUPS.values()) | Q(is_superuser=True)
+    ).distinct()
+    for user in concerned.only("pk", "user_type", "is_superuser"):
         user_role_sync(user=user)
 
 

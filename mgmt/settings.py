@@ -176,6 +176,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 SESSION_TOKEN_LIFETIME = timedelta(hours=env.int("SESSION_LIFETIME_HOURS", default=12))
 SESSION_COOKIE_NAME_WORKSPACE = env.str("SESSION_TOKEN_COOKIE", default="mgmt_token")
+# Sign-ups per client address ("20/hour"); empty turns the limit off.
+REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/hour")
 
 # django-axes: lock out by username + IP; one proxy hop trusted at most.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)

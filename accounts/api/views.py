@@ -29,6 +29,7 @@ from .serializers import (
     UserSelfUpdateInput,
     VerifyOutput,
 )
+from .throttles import RegisterThrottle
 
 
 class RegisterView(APIView):
@@ -36,6 +37,7 @@ class RegisterView(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
 
     @extend_schema(request=RegisterInput, responses={201: UserOutput})
     def post(self, request: Request) -> APIResponse:

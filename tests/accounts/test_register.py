@@ -1,4 +1,7 @@
+import uuid
+
 import pytest
+from django.test import override_settings
 
 from accounts.models import User, UserStatus, UserType
 from audit.models import AuditLog
@@ -86,3 +89,21 @@ def test_non_json_garbage_is_a_400(api_client):
     response = api_client.post(URL, "{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["success"] is False
+
+
+@override_settings(REGISTER_RATE_LIMIT="2/minute", TRUSTED_PROXY_COUNT=1)
+def test_sign_ups_are_rate_limited_per_client_address(api_client):
+    address = f"2001:db8::{uuid.uuid4().hex[:4]}:{uuid.uuid4().hex[:4]}"  # unique per run
+    tag = uuid.uuid4().hex[:8]
+
+    def register(n: int, forwarded: str):
+        payload = {"email": f"r{n}{tag}@example.com", "username": f"r{n}-{tag}"}
+        payload["password"] = "a-Long-passphrase-9"
+        return api_client.post(URL, payload, format="json", HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert register(1, f"6.6.6.1, {address}").status_code == 201
+    assert register(2, f"6.6.6.2, {address}").status_code == 201
+    response = register(3, f"6.6.6.3, {address}")  # a forged left part does not help
+    assert response.status_code == 429
+    assert response.json()["success"] is False and "Retry-After" in response
+    assert not User.objects.filter(username=f"r3-{tag}").exists()

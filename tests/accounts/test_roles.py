@@ -61,9 +61,11 @@ def test_memberships_follow_the_user_type():
     alice = UserFactory(username="alice")
     quinn.groups.clear()
     alice.groups.add(Group.objects.get(name="admin"))  # a stray membership
+    type(alice).objects.filter(pk=alice.pk).update(is_superuser=True)  # stale flag
     role_groups_sync()
     assert list(quinn.groups.values_list("name", flat=True)) == ["qvp"]
-    assert not alice.groups.exists()
+    alice.refresh_from_db()
+    assert not alice.groups.exists() and alice.is_superuser is False
 
 
 def test_qvp_sees_in_the_admin_only_what_the_matrix_allows():
