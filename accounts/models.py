@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -30,6 +31,16 @@ class UserQuerySet(models.QuerySet):
 
     def operators(self) -> UserQuerySet:
         return self.filter(user_type__in=(UserType.ADMIN, UserType.QVP))
+
+    def visible_to(self, user: Any) -> UserQuerySet:
+        """People who manage users see every account; everyone else only their own."""
+        from .permissions import user_has_permission  # the matrix imports this module
+
+        if user_has_permission(user, "manage_users"):
+            return self.all()
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return self.filter(pk=user.pk)
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
@@ -86,3 +97,33 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_staff(self) -> bool:
         """Admin and qvp users may use the Django admin; what they see follows the matrix."""
         return self.is_active and self.user_type in (UserType.ADMIN, UserType.QVP)
+
+
+class UserSessionQuerySet(models.QuerySet):
+    def live(self) -> UserSessionQuerySet:
+        """Sessions that still authenticate: not revoked and not expired."""
+        return self.filter(is_active=True, expires_at__gt=timezone.now())
+
+
+class UserSession(models.Model):
+    """A login session (the original's `user_sessions`). Only a hash of the token is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sessions")
+    # sha256 hex of the bearer token; the token itself is shown to the client once and never stored.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    is_active = models.BooleanField(default=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    objects = UserSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of {self.user_id}"

@@ -8,6 +8,7 @@ from django.db import models
 
 from mgmt.logging import current_request_id
 
+from .middleware import current_request_ip
 from .models import AuditLog, LogLevel
 
 # Keys whose values never reach the audit log, at any depth.
@@ -36,7 +37,10 @@ def audit_log_record(
     source: str = "api",
     server_id: str | int | None = None,
 ) -> AuditLog:
-    """Write one audit row. Secret-looking keys in `details` are redacted."""
+    """Write one audit row. Secret-looking keys in `details` are redacted.
+
+    The request's client address and request id are added when there is a request.
+    """
     username = ""
     if actor is not None and getattr(actor, "is_authenticated", False):
         username = actor.username
@@ -47,7 +51,7 @@ def audit_log_record(
         actor=actor,
         action_type=action,
         details=_scrub(details or {}),
-        ip_address=ip_address or None,
+        ip_address=ip_address or current_request_ip(),
         request_id=current_request_id() if current_request_id() != "-" else "",
         server_id=str(server_id or ""),
         log_level=level,

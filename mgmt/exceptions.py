@@ -53,3 +53,10 @@ class UpstreamUnavailable(ApplicationError):
 
     status_code = 503
     default_message = "An upstream service is unavailable."
+
+
+class TooManyRequests(ApplicationError):
+    """Rate limited or locked out for a while (e.g. too many failed logins)."""
+
+    status_code = 429
+    default_message = "Too many requests; try again later."

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mgmt.logging.RequestIdMiddleware",
+    "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -95,10 +96,17 @@ DATABASES = {
     else env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # The connection uses the tables' collation: string expressions built in SQL
+    # (e.g. guardian's Cast(pk) against object_pk) must compare without a collation mix.
+    DB_COLLATION = env.str("DB_COLLATION", default="utf8mb4_unicode_ci")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"charset": "utf8mb4", "init_command": "SET sql_mode='STRICT_TRANS_TABLES'"}
+        {
+            "charset": "utf8mb4",
+            "collation": DB_COLLATION,
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        }
     )
-    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": DB_COLLATION}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -140,20 +148,28 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic tasks; apps add entries here (django-celery-beat loads them at start).
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "accounts-purge-expired-sessions": {
+        "task": "accounts.tasks.sessions_purge_expired_task",
+        "schedule": timedelta(hours=6),
+    },
+}
 
 # --- auth -------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Lets inactive accounts through the password check so that login can say
+    # "disabled" instead of "wrong password"; the login service refuses them.
+    "django.contrib.auth.backends.AllowAllUsersModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
-    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    # Hashes imported from the original platform ("bcrypt$" + "$2b$12$…").
+    "accounts.hashers.LegacyBCryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,6 +180,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 SESSION_TOKEN_LIFETIME = timedelta(hours=env.int("SESSION_LIFETIME_HOURS", default=12))
 SESSION_COOKIE_NAME_WORKSPACE = env.str("SESSION_TOKEN_COOKIE", default="mgmt_token")
+# Sign-ups per client address ("20/hour"); empty turns the limit off.
+REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/hour")
 
 # django-axes: lock out by username + IP; one proxy hop trusted at most.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
@@ -171,8 +189,11 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 # Either criterion locks: rotating a spoofed X-Forwarded-For never resets the per-username count.
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# The client address as mgmt.client_ip computes it (N-th X-Forwarded-For entry from the right).
+AXES_CLIENT_IP_CALLABLE = "mgmt.client_ip.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
 SESSION_COOKIE_SECURE = PRODUCTION
@@ -188,6 +209,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its "Bearer" challenge makes anonymous requests 401, not 403.
+        "accounts.authentication.SessionTokenAuthentication",
+        # Staff logged in to the Django admin can use the browsable API.
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.services import session_create
 from tests.factories import UserFactory
 
 
@@ -33,3 +36,37 @@ def alice(db):
 def bob(db):
     """Another regular, approved user."""
     return UserFactory(username="bob")
+
+
+@pytest.fixture
+def api_as(db) -> Callable[..., APIClient]:
+    """`api_as(user)`: an API client with a real session token of `user` (Bearer header)."""
+
+    def make(user) -> APIClient:
+        _, token = session_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        client.token = token  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice_api(api_as, alice) -> APIClient:
+    return api_as(alice)
+
+
+@pytest.fixture
+def bob_api(api_as, bob) -> APIClient:
+    return api_as(bob)
+
+
+@pytest.fixture
+def qvp_api(api_as, qvp_user) -> APIClient:
+    return api_as(qvp_user)
+
+
+@pytest.fixture
+def admin_api(api_as, admin_user) -> APIClient:
+    return api_as(admin_user)

@@ -24,3 +24,13 @@ class UserFactory(factory.django.DjangoModelFactory):
         admin = factory.Trait(user_type=UserType.ADMIN, is_superuser=True)
         qvp = factory.Trait(user_type=UserType.QVP)
         pending = factory.Trait(is_approved=False, status=UserStatus.PENDING)
+        disabled = factory.Trait(status=UserStatus.DISABLED, is_active=False)
+        rejected = factory.Trait(is_approved=False, status=UserStatus.REJECTED)
+
+    @factory.post_generation
+    def role_groups(obj: User, create: bool, extracted, **kwargs) -> None:
+        """Operators join their role group, as the services do."""
+        if create:
+            from accounts.roles import user_role_sync
+
+            user_role_sync(user=obj)

@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from .views import AuditLogExportView, AuditLogListView
 
 app_name = "audit"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("admin/audit-logs", AuditLogListView.as_view(), name="audit-log-list"),
+    path("admin/audit-logs/export", AuditLogExportView.as_view(), name="audit-log-export"),
+]

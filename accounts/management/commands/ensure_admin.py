@@ -10,9 +10,11 @@ import os
 import secrets
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User, UserType
+from accounts.services import user_create_admin
+from mgmt.exceptions import ApplicationError
 
 
 class Command(BaseCommand):
@@ -24,8 +26,12 @@ class Command(BaseCommand):
             return
         email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
         username = os.environ.get("ADMIN_USERNAME", "admin")
-        password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User.objects.create_superuser(email=email, username=username, password=password)
+        given = os.environ.get("ADMIN_PASSWORD", "")
+        password = given or secrets.token_urlsafe(12)
+        try:
+            user_create_admin(email=email, username=username, password=password, source="ensure_admin")
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Created admin {username} <{email}>."))
-        if "ADMIN_PASSWORD" not in os.environ:
+        if not given:
             self.stdout.write(f"Generated password (shown once): {password}")

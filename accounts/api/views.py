@@ -1,0 +1,188 @@
+"""The accounts API: thin views that validate, call one service or selector, and serialize."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.middleware.csrf import get_token
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.filters import UserFilter
+from accounts.models import User, UserSession
+from accounts.permissions import RequirePermission
+from mgmt.api.renderers import APIResponse
+from mgmt.api.viewsets import ScopedGenericViewSet
+from mgmt.exceptions import NotAuthenticated, PermissionDenied
+
+from .serializers import (
+    LoginInput,
+    LoginOutput,
+    PasswordResetInput,
+    RegisterInput,
+    RejectInput,
+    UserAdminUpdateInput,
+    UserOutput,
+    UserSelfUpdateInput,
+    VerifyOutput,
+)
+from .throttles import RegisterThrottle
+
+
+class RegisterView(APIView):
+    """Sign up: the account waits for an operator's approval."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
+
+    @extend_schema(request=RegisterInput, responses={201: UserOutput})
+    def post(self, request: Request) -> APIResponse:
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        return APIResponse(
+            UserOutput(user).data, status=201, message="Registered; an operator will review your sign-up."
+        )
+
+
+class LoginView(APIView):
+    """Log in with email and password: a session token, also set as an HttpOnly cookie."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=LoginInput, responses={200: LoginOutput})
+    def post(self, request: Request) -> APIResponse:
+        data = LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        # axes flags a lockout on the Django request, where its middleware looks for it.
+        result = services.user_login(request=request._request, **data.validated_data)
+        body = {
+            "token": result.token,
+            "expires_at": result.session.expires_at,
+            "redirect_url": selectors.user_redirect_url(user=result.user),
+            "user": result.user,
+        }
+        response = APIResponse(LoginOutput(body).data, message="Logged in.")
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME_WORKSPACE,
+            result.token,
+            max_age=int(settings.SESSION_TOKEN_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+        get_token(request._request)  # a CSRF cookie for cookie-authenticated writes
+        return response
+
+
+class LogoutView(APIView):
+    """End the current session and clear the cookie."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: None})
+    def post(self, request: Request) -> APIResponse:
+        if isinstance(request.auth, UserSession):
+            services.session_revoke(session=request.auth, actor=request.user)
+        response = APIResponse(None, message="Logged out.")
+        response.delete_cookie(settings.SESSION_COOKIE_NAME_WORKSPACE, samesite="Lax")
+        return response
+
+
+class MeView(APIView):
+    """The current user, role and status."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: UserOutput})
+    def get(self, request: Request) -> APIResponse:
+        return APIResponse(UserOutput(request.user).data)
+
+
+class VerifyView(APIView):
+    """nginx `auth_request`: 200 for the caller's own workspace (admins: any), 401 or 403 otherwise.
+
+    One indexed query; reads the cookie (or a Bearer header) and `X-Original-URI`.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("X-Original-URI", OpenApiTypes.STR, OpenApiParameter.HEADER)],
+        responses={200: VerifyOutput},
+    )
+    def get(self, request: Request) -> APIResponse:
+        token, _ = selectors.token_from_request(request)
+        session = selectors.session_get_live(token=token)
+        if session is None:
+            raise NotAuthenticated("Log in to open this workspace.")
+        user = session.user
+        if not selectors.workspace_access_allowed(user=user, uri=request.META.get("HTTP_X_ORIGINAL_URI")):
+            raise PermissionDenied("This workspace is not yours.")
+        response = APIResponse({"username": user.username, "user_type": user.user_type})
+        response["X-Auth-User"] = user.username
+        return response
+
+
+class UserViewSet(ScopedGenericViewSet):
+    """Accounts, scoped by `User.objects.visible_to`: yourself, or everyone for user managers."""
+
+    queryset = User.objects.all()
+    serializer_class = UserOutput
+    filterset_class = UserFilter
+
+    def get_permissions(self):
+        if self.action in ("list", "destroy", "reset_password", "reject"):
+            return [IsAuthenticated(), RequirePermission("manage_users")]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        if self.action == "list":
+            return selectors.user_list(user=self.request.user)
+        return super().get_queryset()
+
+    @extend_schema(responses={200: UserOutput(many=True)})
+    def list(self, request: Request) -> APIResponse:
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(UserOutput(page, many=True).data)
+
+    @extend_schema(responses={200: UserOutput})
+    def retrieve(self, request: Request, pk: int) -> APIResponse:
+        return APIResponse(UserOutput(self.get_object()).data)
+
+    @extend_schema(request=UserAdminUpdateInput, responses={200: UserOutput})
+    def partial_update(self, request: Request, pk: int) -> APIResponse:
+        user = self.get_object()
+        manager = RequirePermission("manage_users").has_permission(request, self)
+        data = (UserAdminUpdateInput if manager else UserSelfUpdateInput)(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(actor=request.user, user=user, **data.validated_data)
+        return APIResponse(UserOutput(user).data, message="Account updated.")
+
+    @extend_schema(responses={200: None})
+    def destroy(self, request: Request, pk: int) -> APIResponse:
+        services.user_delete(actor=request.user, user=self.get_object())
+        return APIResponse(None, message="Account deleted.")
+
+    @extend_schema(request=PasswordResetInput, responses={200: None})
+    def reset_password(self, request: Request, pk: int) -> APIResponse:
+        user = self.get_object()
+        data = PasswordResetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_password_reset(actor=request.user, user=user, password=data.validated_data["password"])
+        return APIResponse(None, message="Password reset; the user's sessions were ended.")
+
+    @extend_schema(request=RejectInput, responses={200: UserOutput})
+    def reject(self, request: Request, pk: int) -> APIResponse:
+        user = self.get_object()
+        data = RejectInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_reject(actor=request.user, user=user, reason=data.validated_data["reason"])
+        return APIResponse(UserOutput(user).data, message="Sign-up rejected.")

@@ -1,0 +1,25 @@
+"""django-axes hooks: which username a login attempt counts against, and the lockout answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+
+
+def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """The API logs in with `email`, the Django admin with `username` (also the email)."""
+    credentials = credentials or {}
+    value = credentials.get("email") or credentials.get("username")
+    return value.strip().lower() if isinstance(value, str) else None
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
+) -> HttpResponse:
+    # The API's login view has already answered 429 in the envelope; keep it.
+    if request.path.startswith("/api/") and original_response is not None:
+        return original_response
+    return HttpResponse(
+        "Too many failed login attempts; try again later.", status=429, content_type="text/plain"
+    )

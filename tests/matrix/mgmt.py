@@ -1,0 +1,7 @@
+from tests.matrix import Row, public
+
+ROWS = [
+    Row("health", "GET", public(200)),
+    Row("schema", "GET", public(200)),
+    Row("api-docs", "GET", public(200)),
+]
