@@ -34,10 +34,12 @@ MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "view_servers": (),
     "manage_servers": (),
     "delete_server": (),
-    "view_images": (),
+    "view_images": ("builds.view_guestupload",),
     "delete_image": (),
     "build_images": (),
     "push_images": (),
+    "upload_guest_os": (),  # through the chunked API only
+    "delete_upload": ("builds.delete_guestupload",),
     "view_audit_logs": ("audit.view_auditlog",),
     "view_traffic": (),
 }

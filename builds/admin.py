@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import GuestUpload
+from .uploads import upload_delete
 
 
 @admin.register(GuestUpload)
@@ -15,3 +16,10 @@ class GuestUploadAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def delete_model(self, request, obj: GuestUpload) -> None:
+        upload_delete(upload=obj, actor=request.user)  # removes the file and audits
+
+    def delete_queryset(self, request, queryset) -> None:
+        for upload in queryset:
+            upload_delete(upload=upload, actor=request.user)

@@ -58,9 +58,7 @@ def _extension_for(filename: str, kind: str) -> str:
 
 
 @transaction.atomic
-def upload_start(
-    *, actor: Any, filename: str, size: int, kind: str, ip_address: str | None = None
-) -> GuestUpload:
+def upload_start(*, actor: Any, filename: str, size: int, kind: str) -> GuestUpload:
     extension = _extension_for(filename, kind)
     if size <= 0:
         raise ValidationFailed("size: must be positive.")
@@ -74,7 +72,6 @@ def upload_start(
         action="upload.start",
         actor=actor,
         target=upload,
-        ip_address=ip_address,
         details={"filename": filename, "size": size, "kind": kind},
     )
     return upload
@@ -127,7 +124,7 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def upload_finish(*, upload_id: Any, sha256: str, actor: Any, ip_address: str | None = None) -> GuestUpload:
+def upload_finish(*, upload_id: Any, sha256: str, actor: Any) -> GuestUpload:
     """Check every byte arrived and the checksum matches, then make the file final."""
     sha256 = sha256.strip().lower()
     if not _SHA256_RE.match(sha256):
@@ -153,7 +150,6 @@ def upload_finish(*, upload_id: Any, sha256: str, actor: Any, ip_address: str | 
             action="upload.complete",
             actor=actor,
             target=upload,
-            ip_address=ip_address,
             details={"sha256": actual, "size": upload.size},
         )
         os.replace(part, upload_file_path(upload))  # last: nothing after it can fail but the commit
@@ -161,13 +157,12 @@ def upload_finish(*, upload_id: Any, sha256: str, actor: Any, ip_address: str | 
 
 
 @transaction.atomic
-def upload_delete(*, upload: GuestUpload, actor: Any, ip_address: str | None = None) -> None:
+def upload_delete(*, upload: GuestUpload, actor: Any) -> None:
     path = upload_file_path(upload)
     audit_log_record(
         action="upload.delete",
         actor=actor,
         target=upload,
-        ip_address=ip_address,
         details={"filename": upload.filename, "status": upload.status},
     )
     upload.delete()

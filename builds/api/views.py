@@ -19,10 +19,6 @@ from mgmt.exceptions import Conflict, ValidationFailed
 from .serializers import UploadFinishSerializer, UploadSerializer, UploadStartSerializer
 
 
-def _client_ip(request: Request) -> str | None:
-    return request.META.get("REMOTE_ADDR")
-
-
 class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Guest OS uploads: start, send chunks at offsets, finish with a SHA-256; list, download, delete."""
 
@@ -51,9 +47,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def create(self, request: Request) -> APIResponse:
         data = UploadStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = uploads.upload_start(
-            actor=request.user, ip_address=_client_ip(request), **data.validated_data
-        )
+        upload = uploads.upload_start(actor=request.user, **data.validated_data)
         return APIResponse(UploadSerializer(upload).data, status=201, message="Upload started.")
 
     @extend_schema(
@@ -86,7 +80,6 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             upload_id=upload.pk,
             sha256=data.validated_data["sha256"],
             actor=request.user,
-            ip_address=_client_ip(request),
         )
         return APIResponse(UploadSerializer(upload).data, message="Upload complete; checksum verified.")
 
@@ -100,5 +93,5 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         return FileResponse(path.open("rb"), as_attachment=True, filename=upload.filename)
 
     def destroy(self, request: Request, pk: str | None = None) -> APIResponse:
-        uploads.upload_delete(upload=self.get_object(), actor=request.user, ip_address=_client_ip(request))
+        uploads.upload_delete(upload=self.get_object(), actor=request.user)
         return APIResponse(None, message="Upload deleted.")

@@ -37,7 +37,8 @@ class Row:
     method: str  # GET, POST, PATCH, PUT, DELETE
     expect: dict[str, int]  # persona → status code
     kwargs: Callable[[Ctx], dict[str, Any]] = lambda ctx: {}
-    data: Callable[[Ctx], Any] | None = None
+    data: Callable[[Ctx], Any] | None = None  # JSON, or bytes sent as application/octet-stream
+    query: Callable[[Ctx], dict[str, Any]] | None = None
     headers: Callable[[Ctx], dict[str, str]] | None = None
     # Creates what the route needs (e.g. alice's workspace) and keeps it in ctx.extra.
     setup: Callable[[Ctx], None] | None = None

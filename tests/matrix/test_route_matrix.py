@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -97,6 +98,8 @@ def test_route_matrix(row: Row, persona: str, ctx: Ctx, api_client):
     if row.setup:
         row.setup(ctx)
     url = reverse(row.name, kwargs=row.kwargs(ctx))
+    if row.query:
+        url += "?" + urlencode(row.query(ctx))
     extra = row.headers(ctx) if row.headers else {}
     data = row.data(ctx) if row.data else None
     response = client.generic(row.method, url, **_body(data), **extra)
@@ -109,4 +112,6 @@ def test_route_matrix(row: Row, persona: str, ctx: Ctx, api_client):
 def _body(data) -> dict:
     if data is None:
         return {}
+    if isinstance(data, bytes):
+        return {"data": data, "content_type": "application/octet-stream"}
     return {"data": json.dumps(data), "content_type": "application/json"}
