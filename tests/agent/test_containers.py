@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from tests.agent.conftest import WORKSPACE_IMAGE
+from tests.agent.conftest import WORKSPACE_IMAGE, remove_image_and_its_containers
 
 pytestmark = pytest.mark.docker
 
@@ -156,7 +156,7 @@ def chatty_image(docker_client):
     )
     docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     yield tag
-    docker_client.images.remove(tag, force=True)
+    remove_image_and_its_containers(docker_client, tag)
 
 
 def test_logs_and_stats(agent, workspace, unique, chatty_image):
