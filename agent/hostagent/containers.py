@@ -70,11 +70,14 @@ def container_data(container: Container) -> dict[str, Any]:
 
 
 def ports_of(container: Container) -> dict[str, dict[str, Any] | None]:
-    """Published ports as `{"8080/tcp": {"host_ip", "host_port"}}`; None while not bound."""
+    """Published ports as `{"8080/tcp": {"host_ip", "host_port"}}`; None while not running.
+
+    Only the ports the agent published; ports an image merely exposes are left out.
+    """
     bound = container.attrs["NetworkSettings"].get("Ports") or {}
     wanted = container.attrs["HostConfig"].get("PortBindings") or {}
     ports: dict[str, dict[str, Any] | None] = {}
-    for key in sorted(set(bound) | set(wanted)):
+    for key in sorted(wanted):
         bindings = bound.get(key) or []
         ports[key] = (
             {"host_ip": bindings[0]["HostIp"], "host_port": int(bindings[0]["HostPort"])}
@@ -242,10 +245,8 @@ def _from_summary(summary: dict[str, Any]) -> dict[str, Any]:
     ports: dict[str, dict[str, Any] | None] = {}
     for port in summary.get("Ports") or []:
         key = f"{port['PrivatePort']}/{port['Type']}"
-        if port.get("PublicPort"):
+        if port.get("PublicPort"):  # exposed-only ports have none
             ports[key] = {"host_ip": port.get("IP", ""), "host_port": int(port["PublicPort"])}
-        else:
-            ports.setdefault(key, None)
     return {
         "id": summary["Id"],
         "name": (summary.get("Names") or ["/"])[0].lstrip("/"),
