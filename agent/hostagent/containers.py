@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from .docker_client import get_client, translate_errors
 from .errors import BadRequest, Conflict, NotFound
 from .policy import ContainerSpec, build_create_kwargs, validate_spec
 
+log = logging.getLogger("hostagent.containers")
 _IDENT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 
 
@@ -171,7 +173,9 @@ def _create_locked(config: AgentConfig, spec: ContainerSpec, kwargs: dict[str, A
         # Compensate: a container that cannot start is not left behind.
         with translate_errors(f"Removing container {spec.name} after a failed start"):
             container.remove(force=True, v=True)
+        log.warning("Container %s did not start and was removed", spec.name)
         raise
+    log.info("Created container %s (%s) from %s", spec.name, container.short_id, spec.image)
     return container_data(container), True
 
 
@@ -187,6 +191,7 @@ def container_action(*, config: AgentConfig, ident: str, action: str, timeout: i
         else:
             raise BadRequest(f"Unknown action {action!r}.")
         container.reload()
+    log.info("%s of container %s done", action.capitalize(), container.name)
     return container_data(container)
 
 
@@ -194,6 +199,7 @@ def container_delete(*, config: AgentConfig, ident: str) -> dict[str, Any]:
     container = container_get(config=config, ident=ident)
     with translate_errors(f"Deleting container {container.name}"):
         container.remove(force=True, v=True)
+    log.info("Deleted container %s (%s)", container.name, container.short_id)
     return {"deleted": container.id, "name": container.name}
 
 
