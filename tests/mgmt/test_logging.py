@@ -16,7 +16,9 @@ def test_request_id_is_echoed_and_logged(api_client, log_lines):
     response = api_client.get("/api/test/notfound", HTTP_X_REQUEST_ID="req-abcdef12")
     assert response["X-Request-ID"] == "req-abcdef12"
     # Django's own "Not Found" warning went through standard logging into loguru.
-    assert any(line.startswith("req-abcdef12 django.") and "Not Found" in line for line in log_lines), log_lines
+    assert any(line.startswith("req-abcdef12 django.") and "Not Found" in line for line in log_lines), (
+        log_lines
+    )
 
 
 def test_malformed_request_id_is_replaced(api_client):
