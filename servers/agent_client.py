@@ -58,7 +58,6 @@ def _shared_session() -> requests.Session:
     with _session_lock:
         if _session is None:
             session = requests.Session()
-            session.max_redirects = 0
             session.trust_env = False  # no proxy from the environment between us and the agents
             pool = max(settings.SERVER_STATS_WORKERS, 10)
             adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)

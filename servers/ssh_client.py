@@ -35,7 +35,7 @@ class SSHAuthFailed(ApplicationError):
     status_code = 409
 
 
-class SSHCommandTimeout(UpstreamUnavailable):
+class SSHCommandTimeout(SSHUnavailable):
     pass
 
 
@@ -135,7 +135,7 @@ class SSHSession:
                     break
                 if time.monotonic() > deadline:
                     raise SSHCommandTimeout(
-                        f"The command on {self.target.name} did not finish within {timeout:.0f}s."
+                        f"The command on {self.target.name} did not finish within {timeout:g}s."
                     )
                 time.sleep(0.01)
             status = channel.recv_exit_status()

@@ -5,7 +5,7 @@ from .views import ServerViewSet, TrafficView
 
 app_name = "servers"
 
-router = SimpleRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash=False)
 router.register("servers", ServerViewSet, basename="server")
 
 urlpatterns = [
