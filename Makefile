@@ -50,6 +50,13 @@ pytest: $(VENV)/.dev-installed
 images:
 	scripts/build-test-images.sh
 
+## make agent: the host agent on 127.0.0.1:5005 (dev secret and ./var/workspaces unless set in the env)
+agent: $(VENV)/.dev-installed
+	mkdir -p var/workspaces
+	cd agent && AGENT_SECRET=$${AGENT_SECRET:-dev-only-agent-secret-0123456789} \
+	  AGENT_WORKSPACE_ROOT=$${AGENT_WORKSPACE_ROOT:-$(CURDIR)/var/workspaces} \
+	  ../$(BIN)/gunicorn -c gunicorn.conf.py hostagent.wsgi
+
 bench: prepare
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 

@@ -13,6 +13,10 @@ Canonical string (UTF-8), one field per line:
 
 Headers: `X-Agent-Timestamp`, `X-Agent-Nonce`, `X-Agent-Signature` (hex
 HMAC-SHA256 of the canonical string with the host's secret).
+
+A large body (an image tarball) need not sit in memory: pass `body_sha256`
+(the hex digest computed while streaming) instead of the bytes.
+The verifier refuses a nonce it has seen inside the window (`ReplayCache`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 
 TIMESTAMP_HEADER = "X-Agent-Timestamp"
@@ -34,18 +39,41 @@ class SignatureError(Exception):
     """The request is not signed, signed wrongly, stale or replayed."""
 
 
-def canonical(method: str, path_with_query: str, body: bytes, timestamp: str, nonce: str) -> bytes:
-    body_hash = hashlib.sha256(body or b"").hexdigest()
+def canonical(
+    method: str,
+    path_with_query: str,
+    body: bytes,
+    timestamp: str,
+    nonce: str,
+    *,
+    body_sha256: str | None = None,
+) -> bytes:
+    body_hash = body_sha256 or hashlib.sha256(body or b"").hexdigest()
     return "\n".join([method.upper(), path_with_query, body_hash, timestamp, nonce]).encode()
 
 
-def signature(secret: str, method: str, path_with_query: str, body: bytes, timestamp: str, nonce: str) -> str:
-    message = canonical(method, path_with_query, body, timestamp, nonce)
+def signature(
+    secret: str,
+    method: str,
+    path_with_query: str,
+    body: bytes,
+    timestamp: str,
+    nonce: str,
+    *,
+    body_sha256: str | None = None,
+) -> str:
+    message = canonical(method, path_with_query, body, timestamp, nonce, body_sha256=body_sha256)
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def sign_headers(
-    secret: str, method: str, path_with_query: str, body: bytes = b"", *, now: float | None = None
+    secret: str,
+    method: str,
+    path_with_query: str,
+    body: bytes = b"",
+    *,
+    now: float | None = None,
+    body_sha256: str | None = None,
 ) -> dict[str, str]:
     """The three headers that authenticate one request."""
     timestamp = str(int(time.time() if now is None else now))
@@ -53,7 +81,9 @@ def sign_headers(
     return {
         TIMESTAMP_HEADER: timestamp,
         NONCE_HEADER: nonce,
-        SIGNATURE_HEADER: signature(secret, method, path_with_query, body, timestamp, nonce),
+        SIGNATURE_HEADER: signature(
+            secret, method, path_with_query, body, timestamp, nonce, body_sha256=body_sha256
+        ),
     }
 
 
@@ -66,6 +96,7 @@ def verify(
     *,
     window: int = DEFAULT_WINDOW_SECONDS,
     now: float | None = None,
+    body_sha256: str | None = None,
 ) -> tuple[str, int]:
     """Check the signature and freshness; return (nonce, timestamp) for the replay check.
 
@@ -81,7 +112,33 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > window:
         raise SignatureError("Request timestamp is outside the allowed window.")
-    expected = signature(secret, method, path_with_query, body, timestamp, nonce)
-    if not hmac.compare_digest(expected, given):
+    expected = signature(secret, method, path_with_query, body, timestamp, nonce, body_sha256=body_sha256)
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise SignatureError("Bad signature.")
     return nonce, int(timestamp)
+
+
+class ReplayCache:
+    """Nonces seen in the last window, in this process (thread-safe).
+
+    One process must see every request of an agent for this to hold, which is
+    why the agent runs one gunicorn worker with threads.
+    """
+
+    def __init__(self, window: int = DEFAULT_WINDOW_SECONDS) -> None:
+        self.window = window
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check_and_remember(self, nonce: str, *, now: float | None = None) -> None:
+        """Raise SignatureError when the nonce was already used; remember it otherwise."""
+        current = time.time() if now is None else now
+        with self._lock:
+            # A nonce can only be replayed while its timestamp is in the window (of either side).
+            horizon = current - 2 * self.window
+            if len(self._seen) > 1024:
+                self._seen = {n: t for n, t in self._seen.items() if t >= horizon}
+            seen_at = self._seen.get(nonce)
+            if seen_at is not None and seen_at >= horizon:
+                raise SignatureError("Replayed request: this nonce was already used.")
+            self._seen[nonce] = current

@@ -1,0 +1,23 @@
+from django.urls import path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("health", views.HealthView.as_view()),
+    path("get_system_stats", views.SystemStatsView.as_view()),
+    path("api/containers", views.ContainerListView.as_view()),
+    re_path(
+        r"^api/containers/(?P<ident>[^/]+)/(?P<action>start|stop|restart|delete)$",
+        views.ContainerActionView.as_view(),
+    ),
+    path("api/containers/<str:ident>/ports", views.ContainerPortsView.as_view()),
+    path("api/containers/<str:ident>/logs", views.ContainerLogsView.as_view()),
+    path("api/containers/<str:ident>/stats", views.ContainerStatsView.as_view()),
+    path("api/images", views.ImageListView.as_view()),
+    path("api/images/pull", views.ImagePullView.as_view()),
+    path("api/images/push", views.ImagePushView.as_view()),
+    path("api/images/build", views.ImageBuildView.as_view()),
+    path("api/images/import", views.ImageImportView.as_view()),
+    # An image is named by id or by reference, which may hold '/' (registry:5000/team/ide:1.0).
+    path("api/images/<path:ident>", views.ImageDetailView.as_view()),
+]
