@@ -92,7 +92,9 @@ def test_register_list_detail_never_return_secrets(api_client, admin_user, setti
     ],
 )
 def test_bad_input_is_a_clear_400(api_client, admin_user, field, value, message):
-    response = as_user(api_client, admin_user).post("/api/servers", register_body(**{field: value}), format="json")
+    response = as_user(api_client, admin_user).post(
+        "/api/servers", register_body(**{field: value}), format="json"
+    )
     assert response.status_code == 400
     assert message in response.json()["message"]
     assert not Server.objects.exists()
@@ -110,7 +112,9 @@ def test_duplicates_are_409(api_client, admin_user):
 def test_update_keeps_secrets_unless_given(api_client, admin_user, make_server):
     server = make_server(agent_secret=SECRET)
     client = as_user(api_client, admin_user)
-    response = client.patch(f"/api/servers/{server.pk}", {"address": "host.example.org", "agent_secret": ""}, format="json")
+    response = client.patch(
+        f"/api/servers/{server.pk}", {"address": "host.example.org", "agent_secret": ""}, format="json"
+    )
     assert response.status_code == 200, response.json()
     server.refresh_from_db()
     assert server.address == "host.example.org" and server.agent_secret == SECRET
@@ -125,7 +129,9 @@ def test_qvp_cannot_change_or_delete(api_client, qvp_user, make_server):
     server = make_server()
     client = as_user(api_client, qvp_user)
     assert client.get(f"/api/servers/{server.pk}").status_code == 200
-    assert client.patch(f"/api/servers/{server.pk}", {"address": "10.1.1.1"}, format="json").status_code == 403
+    assert (
+        client.patch(f"/api/servers/{server.pk}", {"address": "10.1.1.1"}, format="json").status_code == 403
+    )
     assert client.post(f"/api/servers/{server.pk}/drain").status_code == 403
     assert client.delete(f"/api/servers/{server.pk}").status_code == 403
     assert Server.objects.filter(pk=server.pk).exists()
@@ -155,7 +161,9 @@ def workspaces_on_servers():
     unregister_server_dependents("workspaces")
 
 
-def test_delete_refused_while_workspaces_live_then_forced(api_client, admin_user, make_server, workspaces_on_servers):
+def test_delete_refused_while_workspaces_live_then_forced(
+    api_client, admin_user, make_server, workspaces_on_servers
+):
     server = make_server()
     workspaces_on_servers[server.pk] = ["alice (mgmt-alice)", "bob (mgmt-bob)"]
     client = as_user(api_client, admin_user)
@@ -185,7 +193,11 @@ def test_stats_history_endpoint(api_client, qvp_user, make_server):
     now = timezone.now()
     for minutes, cpu in ((90, 10.0), (30, 20.0), (60 * 30, 99.0)):
         ServerStats.objects.create(
-            server=server, at=now - timezone.timedelta(minutes=minutes), cpu_percent=cpu, memory_used=1, memory_total=4
+            server=server,
+            at=now - timezone.timedelta(minutes=minutes),
+            cpu_percent=cpu,
+            memory_used=1,
+            memory_total=4,
         )
     response = as_user(api_client, qvp_user).get(f"/api/servers/{server.pk}/stats?hours=24")
     assert response.status_code == 200

@@ -32,7 +32,8 @@ def test_stored_columns_hold_cipher_text(make_server):
     server = make_server(agent_secret=SECRET, ssh_private_key=KEY_TEXT, ssh_password="pw-123456")
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT agent_secret, ssh_private_key, ssh_password FROM servers_server WHERE id = %s", [server.pk]
+            "SELECT agent_secret, ssh_private_key, ssh_password FROM servers_server WHERE id = %s",
+            [server.pk],
         )
         raw = cursor.fetchone()
     assert all(value.startswith("enc1:") for value in raw)

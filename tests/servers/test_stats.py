@@ -65,7 +65,9 @@ def test_poll_updates_status_capacity_and_history(make_server, stub_server, stub
     dead.refresh_from_db()
     assert stub_server.status == ServerStatus.ONLINE and stub_server.last_seen is not None
     assert (stub_server.cpu_count, stub_server.memory_total) == (8, 16 * 2**30)
-    assert dead.status == ServerStatus.OFFLINE and dead.last_seen is None and "unreachable" in dead.status_detail
+    assert (
+        dead.status == ServerStatus.OFFLINE and dead.last_seen is None and "unreachable" in dead.status_detail
+    )
     row = ServerStats.objects.get(server=stub_server)
     assert (row.cpu_percent, row.memory_percent, row.disk_percent) == (12.5, 25.0, 25.0)
     assert not ServerStats.objects.filter(server=dead).exists()
