@@ -39,6 +39,17 @@ class ServerForm(forms.ModelForm):
         label="SSH password", required=False, strip=False, widget=forms.PasswordInput, help_text=_SECRET_HELP
     )
 
+    plain_fields = (
+        "name",
+        "address",
+        "agent_port",
+        "agent_tls",
+        "ssh_user",
+        "ssh_port",
+        "ssh_host_key_fingerprint",
+        "labels",
+    )
+
     class Meta:
         model = Server
         fields = [
@@ -67,7 +78,7 @@ class ServerForm(forms.ModelForm):
 
     def service_fields(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
-        fields = {k: data[k] for k in self.Meta.fields}
+        fields = {k: data[k] for k in self.plain_fields if k in data}
         fields["labels"] = fields.get("labels") or {}
         for name in ("agent_secret", "ssh_private_key", "ssh_password"):
             fields[name] = data.get(f"new_{name}", "")

@@ -180,9 +180,9 @@ def traffic_summary(*, hours: int = 24, limit: int = 20, now: datetime | None = 
         TrafficHourly.objects.filter(hour__gte=since)
         .values("route", "method")
         .annotate(
-            count=Sum("count"),
-            errors=Sum("errors"),
-            client_errors=Sum("count", filter=Q(status_class="4xx")),
+            n=Sum("count"),
+            n_errors=Sum("errors"),
+            n_client_errors=Sum("count", filter=Q(status_class="4xx")),
             duration=Sum("duration_ms_total"),
             max_ms=Max("duration_ms_max"),
         )
@@ -191,11 +191,11 @@ def traffic_summary(*, hours: int = 24, limit: int = 20, now: datetime | None = 
         {
             "route": r["route"],
             "method": r["method"],
-            "count": r["count"],
-            "errors": r["errors"],
-            "client_errors": r["client_errors"] or 0,
-            "error_rate": round(r["errors"] / r["count"], 4) if r["count"] else 0.0,
-            "mean_ms": round(r["duration"] / r["count"], 1) if r["count"] else 0.0,
+            "count": r["n"],
+            "errors": r["n_errors"],
+            "client_errors": r["n_client_errors"] or 0,
+            "error_rate": round(r["n_errors"] / r["n"], 4) if r["n"] else 0.0,
+            "mean_ms": round(r["duration"] / r["n"], 1) if r["n"] else 0.0,
             "max_ms": r["max_ms"],
         }
         for r in rows

@@ -13,6 +13,7 @@ Health and metrics endpoints are not counted (`TRAFFIC_EXCLUDED_PATHS`).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import defaultdict
@@ -243,11 +244,18 @@ def forget_hour(hour: datetime) -> None:
     store().forget(hour.strftime(_HOUR_FORMAT))
 
 
+_NAMED_GROUP_RE = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
 def route_of(request: HttpRequest) -> str:
+    """The route template ("/api/servers/<pk>"), never the concrete path: ids do not explode the keys."""
     match = getattr(request, "resolver_match", None)
     if match is None or not match.route:
         return UNMATCHED
-    return "/" + match.route.lstrip("^").rstrip("$")
+    if match.url_name is None and match.route == "^api/":
+        return UNMATCHED  # the catch-all 404 of unknown API paths
+    route = _NAMED_GROUP_RE.sub(r"<\1>", match.route).replace("^", "").replace("$", "")
+    return "/" + route
 
 
 class TrafficMiddleware:
