@@ -147,3 +147,49 @@ def test_wrong_secret_makes_the_server_degraded(agent_factory, make_server):  # 
     server.refresh_from_db()
     assert server.status == ServerStatus.DEGRADED
     assert "signature" in server.status_detail.lower()
+
+
+def test_streamed_build_against_a_real_agent(agent_factory, make_server):  # noqa: F811
+    import subprocess
+
+    require_docker()
+    agent = agent_factory()
+    client = AgentClient.for_server(make_server(agent_port=agent.port, agent_secret=agent.secret))
+    built = f"mgmt-test/servers-build-{uuid.uuid4().hex[:8]}:t"
+    try:
+        events = list(
+            client.build_image(dockerfile=f"FROM mgmt-test/base:latest\nLABEL run={built}\n", tag=built)
+        )
+        assert len(events) >= 2 and events[-1].get("done") is True, events
+        assert any("line" in event for event in events[:-1])
+        assert any(built in image["tags"] for image in client.list_images())
+        assert client.delete_image(built)["deleted"]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", built], capture_output=True, timeout=60)
+
+
+@pytest.mark.xfail(
+    reason="agent (issue 4) bug: /api/images/import answers 500 'invalid byte in chunk length' from "
+    "the Docker Engine for a raw tar body; the client side is exercised up to the agent's answer",
+    strict=False,
+)
+def test_import_against_a_real_agent(agent_factory, make_server):  # noqa: F811
+    import io
+    import subprocess
+    import tarfile
+
+    require_docker()
+    agent = agent_factory()
+    client = AgentClient.for_server(make_server(agent_port=agent.port, agent_secret=agent.secret))
+    imported = f"mgmt-test/servers-import-{uuid.uuid4().hex[:8]}:t"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = b"hello from a guest OS\n"
+        info = tarfile.TarInfo("etc/motd")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    try:
+        image = client.import_image(rootfs_tar=buffer.getvalue(), tag=imported)
+        assert imported in image["tags"]
+    finally:
+        subprocess.run(["docker", "rmi", "-f", imported], capture_output=True, timeout=60)
