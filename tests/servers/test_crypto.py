@@ -108,3 +108,22 @@ def test_production_requires_keys(settings):
     settings.FIELD_ENCRYPTION_KEYS = []
     with pytest.raises(ImproperlyConfigured, match="FIELD_ENCRYPTION_KEYS"):
         encrypt_str("x")
+
+
+def test_production_settings_refuse_to_start_without_keys(tmp_path):
+    from tests.mgmt.test_settings import settings_with
+
+    env = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "x" * 50,
+        "DATABASE_URL": "mysql://u:p@h/db",
+        "MGMT_SERVER_IP": "10.0.0.1",
+        "AGENT_PORT": "5005",
+        "WORKDIR_DEPLOY": str(tmp_path),
+        "WORKDIR_TEMPLATE": str(tmp_path),
+        "NGINX_ROUTES_DIR": str(tmp_path),
+    }
+    result = settings_with(env, tmp_path)
+    assert result.returncode != 0 and "FIELD_ENCRYPTION_KEYS" in result.stderr
+    result = settings_with({**env, "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode()}, tmp_path)
+    assert result.returncode == 0, result.stderr
