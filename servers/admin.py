@@ -188,6 +188,15 @@ class ServerAdmin(_MatrixAdmin):
             server = services.server_register(actor=request.user, source="admin", **fields)
         obj.pk = obj.id = server.pk
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """What lives on a server shows as "protected": the admin refuses and lists it."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        protected = list(protected)
+        for server in objs:
+            for kind, items in selectors.server_dependents(server=server).items():
+                protected += [f"{server.name}: {kind} {item}" for item in items]
+        return deleted, counts, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Server) -> None:
         services.server_delete(actor=request.user, server=obj, source="admin")
 

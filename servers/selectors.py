@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -69,8 +70,10 @@ def servers_stats_fetch(servers: Iterable[Server], *, use_cache: bool = True) ->
         cached = cache.get_many([stats_cache_key(s.pk) for s in servers])
         for server in servers:
             hit = cached.get(stats_cache_key(server.pk))
-            if hit is not None:
-                results[server.pk] = StatsResult(**hit)
+            if isinstance(hit, dict):
+                # A TypeError: written by another version of this code; fetch afresh.
+                with contextlib.suppress(TypeError):
+                    results[server.pk] = StatsResult(**hit)
     missing = [s for s in servers if s.pk not in results]
     if not missing:
         return results

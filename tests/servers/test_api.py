@@ -137,17 +137,19 @@ def test_qvp_cannot_change_or_delete(api_client, qvp_user, make_server):
     assert Server.objects.filter(pk=server.pk).exists()
 
 
-def test_drain_and_undrain(api_client, admin_user, make_server, settings):
-    settings.AGENT_CONNECT_TIMEOUT = 0.2
-    server = make_server(status=ServerStatus.ONLINE)
+def test_drain_and_undrain(api_client, admin_user, stub_server, django_capture_on_commit_callbacks):
+    server = stub_server
+    Server.objects.filter(pk=server.pk).update(status=ServerStatus.ONLINE)
     client = as_user(api_client, admin_user)
     response = client.post(f"/api/servers/{server.pk}/drain")
     assert response.status_code == 200 and response.json()["data"]["status"] == "draining"
     assert not Server.objects.schedulable().filter(pk=server.pk).exists()
-    response = client.post(f"/api/servers/{server.pk}/undrain")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/servers/{server.pk}/undrain")
     assert response.status_code == 200
     server.refresh_from_db()
-    assert server.status == ServerStatus.OFFLINE  # rechecked right away: nothing answers on port 1
+    assert server.status == ServerStatus.ONLINE  # re-polled right after the commit: the agent answers
+    assert Server.objects.schedulable().filter(pk=server.pk).exists()
     actions = list(AuditLog.objects.values_list("action_type", flat=True))
     assert "server_drained" in actions and "server_undrained" in actions
 
@@ -179,6 +181,20 @@ def test_delete_refused_while_workspaces_live_then_forced(
     assert not Server.objects.filter(pk=server.pk).exists()
     audit = AuditLog.objects.get(action_type="server_deleted")
     assert audit.details["forced"] is True and audit.log_level == "warning"
+
+
+def test_admin_refuses_to_delete_a_server_with_workspaces(
+    client, admin_user, make_server, workspaces_on_servers
+):
+    server = make_server()
+    workspaces_on_servers[server.pk] = ["alice (mgmt-alice)"]
+    client.force_login(admin_user)
+    page = client.post(f"/admin/servers/server/{server.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 200 and b"alice (mgmt-alice)" in page.content
+    assert Server.objects.filter(pk=server.pk).exists()
+    del workspaces_on_servers[server.pk]
+    assert client.post(f"/admin/servers/server/{server.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Server.objects.filter(pk=server.pk).exists()
 
 
 def test_delete_empty_server(api_client, admin_user, make_server):
