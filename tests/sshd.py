@@ -65,7 +65,10 @@ def _wait_for_port(port: int, timeout: float = 10.0) -> bool:
 def sshd_server(host_key_path: Path | None = None) -> Iterator[SSHD]:
     sshd = require_binary("sshd", "openssh-server")
     require_binary("ssh-keygen", "openssh-client")
-    os.makedirs("/run/sshd", exist_ok=True)
+    try:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
+    except OSError as exc:
+        require(False, f"/run/sshd for sshd ({exc})")
     with tempfile.TemporaryDirectory(prefix="test-sshd-") as tmp:
         directory = Path(tmp)
         os.chmod(directory, 0o755)
