@@ -59,8 +59,8 @@ def _shared_session() -> requests.Session:
         if _session is None:
             session = requests.Session()
             session.trust_env = False  # no proxy from the environment between us and the agents
-            pool = max(settings.SERVER_STATS_WORKERS, 10)
-            adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+            # One small pool per agent host (many hosts are kept), a few connections each.
+            adapter = HTTPAdapter(pool_connections=256, pool_maxsize=4, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _session = session

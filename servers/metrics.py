@@ -12,12 +12,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -69,8 +71,13 @@ class PlatformCollector(Collector):
         )
         by_status = GaugeMetricFamily("mgmt_servers", "Registered servers by status.", labels=["status"])
         counts = dict.fromkeys(ServerStatus.values, 0)
-        for name, status in Server.objects.values_list("name", "status"):
-            up.add_metric([name], 1.0 if status in (ServerStatus.ONLINE, ServerStatus.DRAINING) else 0.0)
+        # A draining server's status hides reachability: up when it answered in the last three polls.
+        recent = timezone.now() - timedelta(seconds=3 * settings.SERVER_STATS_POLL_SECONDS)
+        for name, status, last_seen in Server.objects.values_list("name", "status", "last_seen"):
+            answered = status == ServerStatus.ONLINE or (
+                status == ServerStatus.DRAINING and last_seen is not None and last_seen >= recent
+            )
+            up.add_metric([name], 1.0 if answered else 0.0)
             counts[status] = counts.get(status, 0) + 1
         for status, count in counts.items():
             by_status.add_metric([status], count)

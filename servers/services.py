@@ -195,6 +195,9 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
     server = Server.objects.select_for_update().get(pk=server.pk)
     if "name" in clean and Server.objects.filter(name=clean["name"]).exclude(pk=server.pk).exists():
         raise Conflict(f"A server named {clean['name']!r} is already registered.")
+    address, port = clean.get("address", server.address), clean.get("agent_port", server.agent_port)
+    if Server.objects.filter(address=address, agent_port=port).exclude(pk=server.pk).exists():
+        raise Conflict(f"An agent at {address}:{port} is already registered.")
     changed = []
     for key, value in clean.items():
         if getattr(server, key) != value:

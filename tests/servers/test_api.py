@@ -107,6 +107,9 @@ def test_duplicates_are_409(api_client, admin_user):
     assert again.status_code == 409 and "already registered" in again.json()["message"]
     same_agent = client.post("/api/servers", register_body(name="other"), format="json")
     assert same_agent.status_code == 409
+    other = client.post("/api/servers", register_body(name="other", address="10.0.0.6"), format="json")
+    moved = client.patch(f"/api/servers/{other.json()['data']['id']}", {"address": "10.0.0.5"}, format="json")
+    assert moved.status_code == 409 and "10.0.0.5:5005" in moved.json()["message"]
 
 
 def test_update_keeps_secrets_unless_given(api_client, admin_user, make_server):

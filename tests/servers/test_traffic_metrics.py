@@ -99,8 +99,14 @@ def test_traffic_api_and_admin_page(client_500, admin_user, alice, qvp_user):
 
 
 def test_metrics_needs_a_token_or_network(api_client, settings, make_server):
+    from django.utils import timezone
+
     make_server(name="up-1", status=ServerStatus.ONLINE)
     make_server(name="down-1", status=ServerStatus.OFFLINE)
+    make_server(name="drain-seen", status=ServerStatus.DRAINING, last_seen=timezone.now())
+    make_server(
+        name="drain-gone", status=ServerStatus.DRAINING, last_seen=timezone.now() - timedelta(hours=1)
+    )
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", []
     assert api_client.get("/metrics").status_code == 404
     settings.METRICS_TOKEN = "metrics-token-123"
@@ -111,7 +117,10 @@ def test_metrics_needs_a_token_or_network(api_client, settings, make_server):
     body = response.content.decode()
     assert 'mgmt_server_up{server="up-1"} 1.0' in body
     assert 'mgmt_server_up{server="down-1"} 0.0' in body
+    assert 'mgmt_server_up{server="drain-seen"} 1.0' in body
+    assert 'mgmt_server_up{server="drain-gone"} 0.0' in body
     assert 'mgmt_servers{status="online"} 1.0' in body
+    assert 'mgmt_servers{status="draining"} 2.0' in body
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ["127.0.0.0/8"]
     assert api_client.get("/metrics").status_code == 200  # the test client comes from 127.0.0.1
 
