@@ -18,6 +18,9 @@ accesslog = "-"
 # No query strings in the access log: they never hold secrets, but keep the log plain.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
+# Optional TLS, when the network between the platform and this host is not private.
+certfile = os.environ.get("AGENT_TLS_CERT") or None
+keyfile = os.environ.get("AGENT_TLS_KEY") or None
 # gunicorn >= 24 opens a control socket at one fixed per-user path; several agents on one
 # machine (tests, benches) would fight over it and the agent does not use it.
 control_socket_disable = True

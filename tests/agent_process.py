@@ -62,6 +62,7 @@ class AgentProcess:
     process: subprocess.Popen
     log_path: Path
     env: dict[str, str] = field(repr=False, default_factory=dict)
+    verify: str | bool = True  # the CA/certificate file when the agent serves TLS
 
     # --- requests -------------------------------------------------------------------------------
     def request(
@@ -83,7 +84,7 @@ class AgentProcess:
         if sign:
             prepared.headers.update(self.signature_headers(prepared, secret=secret))
         with requests.Session() as session:
-            return session.send(prepared, stream=stream, timeout=timeout)
+            return session.send(prepared, stream=stream, timeout=timeout, verify=self.verify)
 
     def prepare(
         self,
@@ -153,8 +154,12 @@ def start_agent(
     env: dict[str, str] | None = None,
     startup_timeout: float = 30,
     log_dir: Path | str | None = None,
+    tls: tuple[Path | str, Path | str] | None = None,
 ) -> AgentProcess:
-    """Start gunicorn serving the agent and wait until `/health` answers; raise with its log otherwise."""
+    """Start gunicorn serving the agent and wait until `/health` answers; raise with its log otherwise.
+
+    `tls=(certificate, key)` serves HTTPS; requests then verify against that certificate.
+    """
     secret = secret or secrets.token_hex(24)
     label_prefix = label_prefix or unique_prefix()
     port = port or free_port()
@@ -180,6 +185,8 @@ def start_agent(
     )
     if docker_host:
         child_env["AGENT_DOCKER_HOST"] = docker_host
+    if tls:
+        child_env["AGENT_TLS_CERT"], child_env["AGENT_TLS_KEY"] = str(tls[0]), str(tls[1])
     child_env.update(env or {})
     log_path = Path(log_dir or tempfile.gettempdir()) / f"agent-{label_prefix}-{port}.log"
     with open(log_path, "wb") as log:
@@ -192,7 +199,7 @@ def start_agent(
             start_new_session=True,
         )
     agent = AgentProcess(
-        url=f"http://127.0.0.1:{port}",
+        url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
         port=port,
         secret=secret,
         label_prefix=label_prefix,
@@ -200,13 +207,14 @@ def start_agent(
         process=process,
         log_path=log_path,
         env=child_env,
+        verify=str(tls[0]) if tls else True,
     )
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"The agent exited with {process.returncode}:\n{agent.log()}")
         try:
-            if requests.get(f"{agent.url}/health", timeout=2).status_code == 200:
+            if requests.get(f"{agent.url}/health", timeout=2, verify=agent.verify).status_code == 200:
                 return agent
         except requests.RequestException:
             pass

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import tempfile
 from collections.abc import Callable
+from typing import IO
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -43,7 +44,25 @@ class SignatureMiddleware:
         if length > self.config.max_body_bytes:
             return envelope("The request body is larger than the agent accepts.", status=413)
 
-        body = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed with the response)
+        body = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed below)
+        try:
+            refusal = self._verify(request, body, length)
+        except BaseException:
+            body.close()
+            raise
+        if refusal is not None:
+            body.close()
+            return refusal
+        body.seek(0)
+        request._stream = body  # DRF's parsers now read the verified bytes
+        request._read_started = False
+        request.agent_body = body  # the raw body, for views that stream it on (image import)
+        response = self.get_response(request)
+        response._resource_closers.append(body.close)
+        return response
+
+    def _verify(self, request: HttpRequest, body: IO[bytes], length: int) -> HttpResponse | None:
+        """Spool and hash the body, check signature and nonce; a 4xx answer when refused."""
         digest = hashlib.sha256()
         remaining = length
         while remaining > 0:
@@ -55,7 +74,6 @@ class SignatureMiddleware:
             remaining -= len(chunk)
         if remaining:
             return envelope("The request body ended early.", status=400)
-
         try:
             nonce, _ = verify(
                 self.config.secret,
@@ -70,14 +88,7 @@ class SignatureMiddleware:
         except SignatureError as exc:
             log.warning("Refused %s %s from %s: %s", request.method, request.path, _peer(request), exc)
             return envelope(f"Not authenticated: {exc}", status=401)
-
-        body.seek(0)
-        request._stream = body
-        request._read_started = False
-        request.agent_body = body  # the raw body, for views that stream it on (image import)
-        response = self.get_response(request)
-        response._resource_closers.append(body.close)
-        return response
+        return None
 
 
 def _path_as_sent(request: HttpRequest) -> str:

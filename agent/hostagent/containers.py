@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +137,11 @@ def container_create(*, config: AgentConfig, request: dict[str, Any]) -> tuple[d
         host_gpus=len(system.gpus()) if request.get("gpus") else 0,
     )
     kwargs = build_create_kwargs(config, spec)
+    with _name_lock(spec.name):
+        return _create_locked(config, spec, kwargs)
+
+
+def _create_locked(config: AgentConfig, spec: ContainerSpec, kwargs: dict[str, Any]) -> tuple[dict, bool]:
     client = get_client(config)
     existing = _by_name(config, spec.name)
     if existing is not None:
@@ -143,11 +152,14 @@ def container_create(*, config: AgentConfig, request: dict[str, Any]) -> tuple[d
     except NotFound as exc:
         raise NotFound(f"Image {spec.image} is not on this host; pull or build it first.") from exc
     except Conflict:
-        # Another request created the name between our look-up and our create.
-        existing = _by_name(config, spec.name)
-        if existing is None:
-            raise
-        return _same_request(config, existing, spec), False
+        # Someone else (not through this agent) took the name between our look-up and our create;
+        # Docker reserves a name a moment before the container can be inspected.
+        for _ in range(20):
+            existing = _by_name(config, spec.name)
+            if existing is not None:
+                return _same_request(config, existing, spec), False
+            time.sleep(0.05)
+        raise
     try:
         with translate_errors(f"Starting container {spec.name}"):
             container.start()
@@ -183,6 +195,23 @@ def container_delete(*, config: AgentConfig, ident: str) -> dict[str, Any]:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+_name_locks: dict[str, threading.Lock] = {}
+_name_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _name_lock(name: str) -> Iterator[None]:
+    """Serialize creates of one name in this process (the agent runs a single worker).
+
+    Locks are kept (one small object per container name ever created here):
+    dropping one while another thread waits on it would let two creates run.
+    """
+    with _name_locks_guard:
+        lock = _name_locks.setdefault(name, threading.Lock())
+    with lock:
+        yield
 
 
 def _by_name(config: AgentConfig, name: str) -> Container | None:

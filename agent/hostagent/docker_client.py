@@ -21,23 +21,28 @@ _client_lock = threading.Lock()
 
 
 def get_client(config: AgentConfig) -> docker.DockerClient:
-    """A shared client (its connection pool is thread-safe); created lazily, no call made."""
+    """A shared client (its connection pool is thread-safe), created at first use.
+
+    Creating it asks the Engine for its API version, so a daemon that is down
+    raises DockerUnavailable here; the next request tries again.
+    """
     global _client
     with _client_lock:
         if _client is None:
-            if config.docker_host:
-                _client = docker.DockerClient(
-                    base_url=config.docker_host, timeout=config.docker_timeout, version="auto"
-                )
-            else:
-                _client = docker.from_env(timeout=config.docker_timeout)
+            with translate_errors("Connecting to the Docker Engine"):
+                if config.docker_host:
+                    _client = docker.DockerClient(
+                        base_url=config.docker_host, timeout=config.docker_timeout, version="auto"
+                    )
+                else:
+                    _client = docker.from_env(timeout=config.docker_timeout)
         return _client
 
 
 def docker_answers(config: AgentConfig) -> bool:
     try:
         return bool(get_client(config).ping())
-    except (docker_errors.DockerException, requests.RequestException, OSError):
+    except (docker_errors.DockerException, requests.RequestException, OSError, DockerUnavailable):
         return False
 
 

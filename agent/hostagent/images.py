@@ -6,6 +6,7 @@ Registry credentials travel in the request, go to the Docker Engine as its
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import re
@@ -18,7 +19,7 @@ from docker.utils import parse_repository_tag
 
 from .config import AgentConfig
 from .docker_client import get_client, translate_errors
-from .errors import BadRequest, Conflict, NotFound
+from .errors import BadRequest, Conflict, DockerFailed, NotFound
 from .policy import IMAGE_RE
 
 _IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
@@ -108,6 +109,22 @@ def _auth_config(registry: Any) -> dict[str, str] | None:
     return auth
 
 
+_CREDENTIAL_REFUSALS = ("unauthorized", "no basic auth credentials", "authentication required", "denied")
+
+
+@contextlib.contextmanager
+def _registry_errors(what: str) -> Iterator[None]:
+    """Docker reports a registry's refusal as its own 500; the caller's credentials are at fault."""
+    try:
+        with translate_errors(what):
+            yield
+    except DockerFailed as exc:
+        if any(marker in exc.message.lower() for marker in _CREDENTIAL_REFUSALS):
+            reason = exc.message.rsplit(": ", 1)[-1]
+            raise BadRequest(f"{what}: the registry refused the credentials ({reason}).") from exc
+        raise
+
+
 def _split(reference: str) -> tuple[str, str]:
     repository, tag = parse_repository_tag(reference)
     if tag is None:
@@ -119,12 +136,12 @@ def image_pull(*, config: AgentConfig, image: Any, registry: Any = None) -> dict
     reference = validate_reference(image)
     repository, tag = _split(reference)
     auth = _auth_config(registry)
-    with translate_errors(f"Pulling {reference}"):
+    with _registry_errors(f"Pulling {reference}"):
         for event in get_client(config).api.pull(
             repository, tag=tag, auth_config=auth, stream=True, decode=True
         ):
             if "error" in event:
-                raise BadRequest(f"Pulling {reference}: {event['error']}")
+                raise DockerFailed(f"Pulling {reference}: {event['error']}")
     joiner = "@" if tag.startswith("sha256:") else ":"
     return image_get(config=config, ident=f"{repository}{joiner}{tag}")
 
@@ -135,7 +152,7 @@ def image_push(*, config: AgentConfig, image: Any, registry: Any = None) -> Iter
     image_get(config=config, ident=reference)  # 404 before the stream starts
     repository, tag = _split(reference)
     auth = _auth_config(registry)
-    with translate_errors(f"Pushing {reference}"):
+    with _registry_errors(f"Pushing {reference}"):
         events = get_client(config).api.push(repository, tag=tag, auth_config=auth, stream=True, decode=True)
     return _push_events(config, reference, events)
 
@@ -224,10 +241,12 @@ def image_import(*, config: AgentConfig, tag: Any, body: IO[bytes], changes: lis
     for change in changes:
         if not re.match(r"^(CMD|ENTRYPOINT|ENV|EXPOSE|LABEL|USER|WORKDIR) ", change):
             raise BadRequest(f"change: {change!r} is not an allowed Dockerfile instruction.")
-    with translate_errors(f"Importing {reference}"):
-        result = get_client(config).api.import_image_from_stream(
-            body, repository=repository, tag=image_tag, changes=changes or None
-        )
+    try:
+        result = _import(config, body, repository, image_tag, changes, reference)
+    except DockerFailed as exc:
+        if "tar" in exc.message:
+            raise BadRequest(f"Importing {reference}: the body is not a valid tar archive.") from exc
+        raise
     for line in str(result).splitlines():
         try:
             event = json.loads(line)
@@ -236,6 +255,16 @@ def image_import(*, config: AgentConfig, tag: Any, body: IO[bytes], changes: lis
         if isinstance(event, dict) and "error" in event:
             raise BadRequest(f"Importing {reference}: {event['error']}")
     return image_get(config=config, ident=reference)
+
+
+def _import(
+    config: AgentConfig, body: IO[bytes], repository: str, tag: str, changes: list[str], reference: str
+) -> Any:
+    with translate_errors(f"Importing {reference}"):
+        # Not import_image_from_stream: it sends chunked *and* a length, which dockerd refuses.
+        return get_client(config).api.import_image_from_data(
+            body, repository=repository, tag=tag, changes=changes or None
+        )
 
 
 def ndjson(events: Iterator[dict[str, Any]]) -> Iterator[bytes]:

@@ -2,6 +2,10 @@ from django.urls import path, re_path
 
 from . import views
 
+# Unknown paths and unexpected failures answer in the envelope too, never an HTML page.
+handler404 = f"{__package__}.views.not_found"
+handler500 = f"{__package__}.views.server_error"
+
 urlpatterns = [
     path("health", views.HealthView.as_view()),
     path("get_system_stats", views.SystemStatsView.as_view()),

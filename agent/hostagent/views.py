@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from . import __version__, containers, images, system
 from .docker_client import docker_answers, get_client, translate_errors
-from .errors import AgentResponse, BadRequest
+from .errors import AgentResponse, BadRequest, envelope
 from .serializers import (
     ActionQuerySerializer,
     BuildSerializer,
@@ -37,6 +37,14 @@ def _json_object(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise BadRequest("The body must be a JSON object.")
     return dict(request.data)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    return envelope(f"No endpoint {request.path}.", status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return envelope("The agent failed unexpectedly; see its log.", status=500)
 
 
 class HealthView(APIView):

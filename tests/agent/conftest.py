@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
+from tests.agent.registry_process import registry_factory  # noqa: F401
 from tests.agent_process import AgentProcess, agent_factory, start_agent  # noqa: F401
 from tests.services import require_docker
 
@@ -58,5 +59,12 @@ def created_images(docker_client) -> Iterator[list[str]]:
     references: list[str] = []
     yield references
     for reference in references:
-        with contextlib.suppress(docker.errors.NotFound):
-            docker_client.images.remove(reference, force=True)
+        remove_image_and_its_containers(docker_client, reference)
+
+
+def remove_image_and_its_containers(client: docker.DockerClient, reference: str) -> None:
+    """Remove a test's own image (unique name) and the containers made from it, so nothing dangles."""
+    with contextlib.suppress(docker.errors.NotFound):
+        for container in client.containers.list(all=True, filters={"ancestor": reference}):
+            container.remove(force=True, v=True)
+        client.images.remove(reference, force=True)

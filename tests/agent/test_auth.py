@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -104,3 +105,17 @@ def test_wrong_secret_tampering_staleness_and_replay_are_refused_without_a_docke
 def test_signature_headers_are_named_in_the_contract():
     headers = sign_headers("s" * 32, "GET", "/api/containers")
     assert set(headers) == {TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER}
+
+
+def test_the_agent_can_serve_tls(agent_factory, tmp_path):
+    cert, key = tmp_path / "agent.crt", tmp_path / "agent.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    agent = agent_factory(tls=(cert, key))
+    assert agent.url.startswith("https://")
+    assert agent.get("/api/containers").status_code == 200
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.get(agent.url.replace("https", "http") + "/health", timeout=5)

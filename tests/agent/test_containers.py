@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from tests.agent.conftest import WORKSPACE_IMAGE
+from tests.agent.conftest import WORKSPACE_IMAGE, remove_image_and_its_containers
 
 pytestmark = pytest.mark.docker
 
@@ -156,7 +156,7 @@ def chatty_image(docker_client):
     )
     docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     yield tag
-    docker_client.images.remove(tag, force=True)
+    remove_image_and_its_containers(docker_client, tag)
 
 
 def test_logs_and_stats(agent, workspace, unique, chatty_image):
@@ -222,3 +222,27 @@ def test_non_json_body_is_400(agent):
     answer = agent.post("/api/containers", data=b"{nope", headers={"Content-Type": "application/json"})
     assert answer.status_code == 400
     assert agent.post("/api/containers", json=[1, 2]).status_code == 400
+
+
+def test_concurrent_identical_creates_make_one_container(agent, unique, docker_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = {"name": f"race-{unique}", "image": WORKSPACE_IMAGE, "ports": [8080]}
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        answers = list(pool.map(lambda _: agent.post("/api/containers", json=body), range(5)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201], [
+        a.text for a in answers if a.status_code >= 400
+    ]
+    assert len({a.json()["data"]["id"] for a in answers}) == 1
+    found = docker_client.containers.list(all=True, filters={"name": f"{agent.label_prefix}-race-{unique}"})
+    assert len(found) == 1
+    assert found[0].status == "running"
+
+
+def test_unknown_paths_and_methods_answer_in_the_envelope(agent):
+    unknown = agent.get("/api/nothing-here")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"success": False, "message": "No endpoint /api/nothing-here.", "data": None}
+    wrong_method = agent.delete("/api/containers")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["success"] is False
