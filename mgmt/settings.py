@@ -253,6 +253,8 @@ FIELD_ENCRYPTION_KEYS = (
 # --- Docker hosts: agents, stats, SSH (servers/) ------------------------------
 AGENT_CONNECT_TIMEOUT = env.float("AGENT_CONNECT_TIMEOUT", default=2.0)
 AGENT_READ_TIMEOUT = env.float("AGENT_READ_TIMEOUT", default=5.0)
+# Container actions (create, stop, delete…) wait on Docker; a pull or an import can take minutes.
+AGENT_ACTION_READ_TIMEOUT = env.float("AGENT_ACTION_READ_TIMEOUT", default=60.0)
 # Builds and pushes stream for a long time; their read timeout is per chunk.
 AGENT_STREAM_READ_TIMEOUT = env.float("AGENT_STREAM_READ_TIMEOUT", default=300.0)
 AGENT_CA_BUNDLE = env.str("AGENT_CA_BUNDLE", default="")  # for agents served over TLS

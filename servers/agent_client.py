@@ -44,8 +44,9 @@ class AgentError(ApplicationError):
         super().__init__(message, details=details)
         self.agent_status = status
         self.host = host
-        # Bad input, conflicts and missing objects keep their meaning; the rest is upstream trouble.
-        self.status_code = status if status in (400, 404, 409) else 503
+        # Bad input, conflicts, missing objects and too-large bodies keep their meaning;
+        # the rest (Docker failed, Docker down, signature refused) is upstream trouble.
+        self.status_code = status if status in (400, 404, 409, 413) else 503
 
 
 _session_lock = threading.Lock()
@@ -107,7 +108,7 @@ class AgentClient:
         method: str,
         path: str,
         *,
-        query: dict[str, Any] | None = None,
+        query: dict[str, Any] | list[tuple[str, str]] | None = None,
         body: bytes = b"",
         content_type: str | None = None,
         stream: bool = False,
@@ -213,19 +214,29 @@ class AgentClient:
         return self._json("GET", "/api/containers")
 
     def create_container(self, config: dict[str, Any]) -> dict[str, Any]:
-        return self._json("POST", "/api/containers", config)
+        return self._json("POST", "/api/containers", config, read_timeout=settings.AGENT_ACTION_READ_TIMEOUT)
 
-    def _container_action(self, container: str, action: str) -> dict[str, Any]:
-        return self._json("POST", f"/api/containers/{_segment(container)}/{action}", {})
+    def _container_action(self, container: str, action: str, *, timeout: int | None = None) -> dict[str, Any]:
+        query = {"timeout": int(timeout)} if timeout is not None else None
+        # Docker waits up to the stop timeout (10 s by default) before it kills; wait longer than that.
+        read_timeout = settings.AGENT_ACTION_READ_TIMEOUT + (timeout or 0)
+        return self._json(
+            "POST",
+            f"/api/containers/{_segment(container)}/{action}",
+            {},
+            query=query,
+            read_timeout=read_timeout,
+        )
 
     def start_container(self, container: str) -> dict[str, Any]:
         return self._container_action(container, "start")
 
-    def stop_container(self, container: str) -> dict[str, Any]:
-        return self._container_action(container, "stop")
+    def stop_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
+        """Stop; `timeout` is the seconds Docker waits before killing (the read timeout grows with it)."""
+        return self._container_action(container, "stop", timeout=timeout)
 
-    def restart_container(self, container: str) -> dict[str, Any]:
-        return self._container_action(container, "restart")
+    def restart_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
+        return self._container_action(container, "restart", timeout=timeout)
 
     def delete_container(self, container: str) -> dict[str, Any]:
         return self._container_action(container, "delete")
@@ -243,12 +254,25 @@ class AgentClient:
     def list_images(self) -> list[dict[str, Any]]:
         return self._json("GET", "/api/images")
 
+    def get_image(self, image: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/images/{_segment(image)}")
+
     def delete_image(self, image: str, *, force: bool = False) -> dict[str, Any]:
         query = {"force": "1"} if force else None
-        return self._json("DELETE", f"/api/images/{_segment(image)}", query=query)
+        return self._json(
+            "DELETE",
+            f"/api/images/{_segment(image)}",
+            query=query,
+            read_timeout=settings.AGENT_ACTION_READ_TIMEOUT,
+        )
 
     def pull_image(self, image: str, *, registry: dict[str, str] | None = None) -> dict[str, Any]:
-        return self._json("POST", "/api/images/pull", {"image": image, "registry": registry or {}})
+        return self._json(
+            "POST",
+            "/api/images/pull",
+            {"image": image, "registry": registry or {}},
+            read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+        )
 
     def push_image(self, image: str, *, registry: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
         body = json.dumps({"image": image, "registry": registry or {}}).encode()
@@ -264,10 +288,14 @@ class AgentClient:
         )
         return self._stream_lines("POST", "/api/images/build", body=body, content_type=content_type)
 
-    def import_image(self, *, rootfs_tar: bytes, tag: str) -> dict[str, Any]:
-        return self._json_raw("POST", "/api/images/import", rootfs_tar, {"tag": tag})
+    def import_image(
+        self, *, rootfs_tar: bytes, tag: str, changes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A root filesystem tarball becomes an image; `changes` are Dockerfile lines (CMD, ENV, …)."""
+        query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
+        return self._json_raw("POST", "/api/images/import", rootfs_tar, query)
 
-    def _json_raw(self, method: str, path: str, body: bytes, query: dict[str, Any]) -> Any:
+    def _json_raw(self, method: str, path: str, body: bytes, query: list[tuple[str, str]]) -> Any:
         response = self._send(
             method,
             path,
