@@ -141,7 +141,13 @@ def _allowed(request: HttpRequest) -> bool:
         client = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(client in ipaddress.ip_network(net, strict=False) for net in settings.METRICS_ALLOWED_NETWORKS)
+    for network in settings.METRICS_ALLOWED_NETWORKS:
+        try:
+            if client in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            logger.warning("METRICS_ALLOWED_NETWORKS: {!r} is not a network; ignored", network)
+    return False
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -121,7 +121,9 @@ def test_metrics_needs_a_token_or_network(api_client, settings, make_server):
     assert 'mgmt_server_up{server="drain-gone"} 0.0' in body
     assert 'mgmt_servers{status="online"} 1.0' in body
     assert 'mgmt_servers{status="draining"} 2.0' in body
-    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ["127.0.0.0/8"]
+    settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "", ["not-a-network", "10.0.0.0/8"]
+    assert api_client.get("/metrics").status_code == 401
+    settings.METRICS_ALLOWED_NETWORKS = ["not-a-network", "127.0.0.0/8"]
     assert api_client.get("/metrics").status_code == 200  # the test client comes from 127.0.0.1
 
 
