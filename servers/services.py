@@ -433,7 +433,6 @@ def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> 
     )
 
 
-@transaction.atomic
 def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", source: str = "api") -> Server:
     """Pin the host key the server presents now. With `expected`, only if it matches (no blind trust)."""
     _require_manage(actor)
@@ -442,19 +441,29 @@ def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", s
         _ssh_target(server, with_fingerprint=False), timeout=settings.SSH_CONNECT_TIMEOUT
     )
     if expected and expected != presented:
+        audit_log_record(
+            action="server_ssh_host_key_refused",
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            level=LogLevel.WARNING,
+            details={"expected": expected, "presented": presented},
+        )
         raise Conflict(f"{server.name} presents {presented}, not the expected {expected}; nothing pinned.")
     previous = server.ssh_host_key_fingerprint
-    Server.objects.filter(pk=server.pk).update(ssh_host_key_fingerprint=presented)
-    server.ssh_host_key_fingerprint = presented
-    audit_log_record(
-        action="server_ssh_host_key_pinned",
-        actor=actor,
-        target=server,
-        server_id=server.pk,
-        source=source,
-        level=LogLevel.WARNING if previous and previous != presented else LogLevel.INFO,
-        details={"previous": previous, "pinned": presented, "checked_against_expected": bool(expected)},
-    )
+    with transaction.atomic():
+        Server.objects.filter(pk=server.pk).update(ssh_host_key_fingerprint=presented)
+        server.ssh_host_key_fingerprint = presented
+        audit_log_record(
+            action="server_ssh_host_key_pinned",
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            level=LogLevel.WARNING if previous and previous != presented else LogLevel.INFO,
+            details={"previous": previous, "pinned": presented, "checked_against_expected": bool(expected)},
+        )
     return server
 
 

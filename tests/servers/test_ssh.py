@@ -72,6 +72,10 @@ def test_pin_host_key_only_when_it_matches_the_expected(ssh_server, admin_user, 
     ssh_server.save()
     with pytest.raises(Conflict, match="nothing pinned"):
         services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected="SHA256:" + "A" * 43)
+    assert (
+        AuditLog.objects.get(action_type="server_ssh_host_key_refused").details["presented"]
+        == sshd.fingerprint
+    )
     pinned = services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected=sshd.fingerprint)
     assert pinned.ssh_host_key_fingerprint == sshd.fingerprint
     assert services.server_ssh_check(actor=admin_user, server=pinned).exit_status == 0
