@@ -136,6 +136,10 @@ class AgentClient:
                     stream=stream,
                     verify=settings.AGENT_CA_BUNDLE or True,
                 )
+            except requests.exceptions.SSLError as exc:
+                raise AgentUnavailable(
+                    f"TLS with the agent on {self.target.name} failed (certificate not trusted or invalid)."
+                ) from exc
             except requests.Timeout as exc:
                 raise AgentUnavailable(
                     f"Agent on {self.target.name} did not answer within its timeout."

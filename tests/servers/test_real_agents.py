@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from servers import services
-from servers.agent_client import AgentClient, AgentError
+from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStats, ServerStatus
 from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.services import require_docker
@@ -190,3 +190,22 @@ def test_import_against_a_real_agent(agent_factory, make_server):  # noqa: F811
         assert client.delete_image(imported)["deleted"] == image["id"]
     finally:
         subprocess.run(["docker", "rmi", "-f", imported], capture_output=True, timeout=60)
+
+
+def test_agent_over_tls_verified_against_the_ca_bundle(agent_factory, make_server, tmp_path, settings):  # noqa: F811
+    import subprocess
+
+    require_docker()
+    cert, key = tmp_path / "agent.crt", tmp_path / "agent.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    agent = agent_factory(tls=(cert, key))
+    server = make_server(agent_port=agent.port, agent_secret=agent.secret, agent_tls=True)
+    settings.AGENT_CA_BUNDLE = ""  # the system CAs do not know this certificate: refused
+    with pytest.raises(AgentUnavailable, match="TLS with the agent"):
+        AgentClient.for_server(server).query_agent_stats()
+    settings.AGENT_CA_BUNDLE = str(cert)
+    assert AgentClient.for_server(server).query_agent_stats()["cpu"]["count"] == os.cpu_count()
