@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,10 +30,28 @@ class StatsResult:
     error: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     elapsed_ms: int = 0
+    stale: bool = False  # an older answer, served while another request fetches a fresh one
 
 
 def stats_cache_key(server_id: int) -> str:
     return f"servers:stats:{server_id}"
+
+
+def _last_key(server_id: int) -> str:
+    return f"servers:stats-last:{server_id}"
+
+
+def _lock_key(server_id: int) -> str:
+    return f"servers:stats-fetching:{server_id}"
+
+
+def _from_cache(value: Any) -> StatsResult | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return StatsResult(**value)
+    except TypeError:  # written by another version of this code: fetch afresh
+        return None
 
 
 def _fetch_one(target: AgentTarget) -> StatsResult:
@@ -62,24 +79,35 @@ def servers_stats_fetch(servers: Iterable[Server], *, use_cache: bool = True) ->
     Every answer, good or bad, is cached for SERVER_STATS_TTL seconds, so a dead
     or slow agent costs at most its timeout once per TTL. The whole fan-out has
     a deadline slightly above one agent's timeout: an agent that is still not
-    done then is reported as timed out and never delays the others.
+    done then is reported as timed out and never delays the others. While one
+    request (in any process) fetches a server, others get its last answer
+    marked stale instead of asking the same agent again. The poll
+    (`use_cache=False`) always asks.
     """
     servers = list(servers)
     results: dict[int, StatsResult] = {}
+    deadline = settings.AGENT_CONNECT_TIMEOUT + settings.AGENT_READ_TIMEOUT + 0.5
     if use_cache and servers:
         cached = cache.get_many([stats_cache_key(s.pk) for s in servers])
         for server in servers:
-            hit = cached.get(stats_cache_key(server.pk))
-            if isinstance(hit, dict):
-                # A TypeError: written by another version of this code; fetch afresh.
-                with contextlib.suppress(TypeError):
-                    results[server.pk] = StatsResult(**hit)
+            hit = _from_cache(cached.get(stats_cache_key(server.pk)))
+            if hit is not None:
+                results[server.pk] = hit
+        for server in [s for s in servers if s.pk not in results]:
+            if not cache.add(_lock_key(server.pk), 1, timeout=int(deadline) + 1):
+                last = _from_cache(cache.get(_last_key(server.pk)))
+                results[server.pk] = (
+                    StatsResult(**{**asdict(last), "stale": True})
+                    if last is not None
+                    else StatsResult(
+                        False, False, timezone.now().isoformat(), "Stats are being fetched.", stale=True
+                    )
+                )
     missing = [s for s in servers if s.pk not in results]
     if not missing:
         return results
 
     targets = {s.pk: AgentTarget.for_server(s) for s in missing}  # secrets decrypted here, not in threads
-    deadline = settings.AGENT_CONNECT_TIMEOUT + settings.AGENT_READ_TIMEOUT + 0.5
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=min(settings.SERVER_STATS_WORKERS, len(missing)), thread_name_prefix="agent-stats"
     )
@@ -101,6 +129,9 @@ def servers_stats_fetch(servers: Iterable[Server], *, use_cache: bool = True) ->
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     cache.set_many({stats_cache_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL)
+    cache.set_many({_last_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL * 20)
+    if use_cache:
+        cache.delete_many([_lock_key(pk) for pk in fresh])
     results.update(fresh)
     return results
 

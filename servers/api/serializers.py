@@ -55,6 +55,7 @@ class LiveStatsOutput(serializers.Serializer):
     fetched_at = serializers.CharField()
     error = serializers.CharField()
     elapsed_ms = serializers.IntegerField()
+    stale = serializers.BooleanField()
     stats = serializers.DictField()
 
 

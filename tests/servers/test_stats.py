@@ -31,6 +31,22 @@ def test_fetch_normalizes_and_caches(stub_server, stub_agent):
     assert len(stub_agent.behaviour.seen) == 1  # the second answer came from the cache
 
 
+def test_a_fetch_in_progress_elsewhere_is_not_repeated(stub_server, stub_agent):
+    from django.core.cache import cache
+
+    from servers.selectors import _lock_key, stats_cache_key
+
+    first = servers_stats_fetch([stub_server])[stub_server.pk]
+    cache.delete(stats_cache_key(stub_server.pk))  # the TTL ran out…
+    cache.add(_lock_key(stub_server.pk), 1, timeout=5)  # …and another request is fetching right now
+    second = servers_stats_fetch([stub_server])[stub_server.pk]
+    assert second.stale and second.ok and second.stats == first.stats
+    assert len(stub_agent.behaviour.seen) == 1  # the agent was not asked twice
+    cache.delete(_lock_key(stub_server.pk))
+    assert not servers_stats_fetch([stub_server])[stub_server.pk].stale
+    assert len(stub_agent.behaviour.seen) == 2
+
+
 def test_dead_agent_is_cached_too(make_server):
     dead = make_server(agent_port=free_port())
     result = servers_stats_fetch([dead])[dead.pk]
