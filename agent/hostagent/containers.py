@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from .docker_client import get_client, translate_errors
 from .errors import BadRequest, Conflict, NotFound
 from .policy import ContainerSpec, build_create_kwargs, validate_spec
 
+log = logging.getLogger("hostagent.containers")
 _IDENT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 
 
@@ -70,11 +72,14 @@ def container_data(container: Container) -> dict[str, Any]:
 
 
 def ports_of(container: Container) -> dict[str, dict[str, Any] | None]:
-    """Published ports as `{"8080/tcp": {"host_ip", "host_port"}}`; None while not bound."""
+    """Published ports as `{"8080/tcp": {"host_ip", "host_port"}}`; None while not running.
+
+    Only the ports the agent published; ports an image merely exposes are left out.
+    """
     bound = container.attrs["NetworkSettings"].get("Ports") or {}
     wanted = container.attrs["HostConfig"].get("PortBindings") or {}
     ports: dict[str, dict[str, Any] | None] = {}
-    for key in sorted(set(bound) | set(wanted)):
+    for key in sorted(wanted):
         bindings = bound.get(key) or []
         ports[key] = (
             {"host_ip": bindings[0]["HostIp"], "host_port": int(bindings[0]["HostPort"])}
@@ -168,7 +173,9 @@ def _create_locked(config: AgentConfig, spec: ContainerSpec, kwargs: dict[str, A
         # Compensate: a container that cannot start is not left behind.
         with translate_errors(f"Removing container {spec.name} after a failed start"):
             container.remove(force=True, v=True)
+        log.warning("Container %s did not start and was removed", spec.name)
         raise
+    log.info("Created container %s (%s) from %s", spec.name, container.short_id, spec.image)
     return container_data(container), True
 
 
@@ -184,6 +191,7 @@ def container_action(*, config: AgentConfig, ident: str, action: str, timeout: i
         else:
             raise BadRequest(f"Unknown action {action!r}.")
         container.reload()
+    log.info("%s of container %s done", action.capitalize(), container.name)
     return container_data(container)
 
 
@@ -191,6 +199,7 @@ def container_delete(*, config: AgentConfig, ident: str) -> dict[str, Any]:
     container = container_get(config=config, ident=ident)
     with translate_errors(f"Deleting container {container.name}"):
         container.remove(force=True, v=True)
+    log.info("Deleted container %s (%s)", container.name, container.short_id)
     return {"deleted": container.id, "name": container.name}
 
 
@@ -242,10 +251,8 @@ def _from_summary(summary: dict[str, Any]) -> dict[str, Any]:
     ports: dict[str, dict[str, Any] | None] = {}
     for port in summary.get("Ports") or []:
         key = f"{port['PrivatePort']}/{port['Type']}"
-        if port.get("PublicPort"):
+        if port.get("PublicPort"):  # exposed-only ports have none
             ports[key] = {"host_ip": port.get("IP", ""), "host_port": int(port["PublicPort"])}
-        else:
-            ports.setdefault(key, None)
     return {
         "id": summary["Id"],
         "name": (summary.get("Names") or ["/"])[0].lstrip("/"),

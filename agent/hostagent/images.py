@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 import tarfile
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from .docker_client import get_client, translate_errors
 from .errors import BadRequest, Conflict, DockerFailed, NotFound
 from .policy import IMAGE_RE
 
+log = logging.getLogger("hostagent.images")
 _IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 
 
@@ -90,6 +92,7 @@ def image_delete(*, config: AgentConfig, ident: str, force: bool) -> dict[str, A
         raise Conflict(f"Image {ident} is used by a container; delete the container or force.")
     with translate_errors(f"Deleting image {ident}"):
         get_client(config).api.remove_image(ident, force=force)
+    log.info("Deleted image %s (%s)%s", ident, image["id"][:19], " forced" if force else "")
     return {"deleted": image["id"]}
 
 
@@ -142,6 +145,7 @@ def image_pull(*, config: AgentConfig, image: Any, registry: Any = None) -> dict
         ):
             if "error" in event:
                 raise DockerFailed(f"Pulling {reference}: {event['error']}")
+    log.info("Pulled %s", reference)  # never the credentials
     joiner = "@" if tag.startswith("sha256:") else ":"
     return image_get(config=config, ident=f"{repository}{joiner}{tag}")
 
@@ -173,6 +177,7 @@ def _push_events(config: AgentConfig, reference: str, events: Iterator[dict]) ->
     except Exception as exc:  # the answer has started: the failure can only be a line
         yield {"error": str(getattr(exc, "message", exc))}
         return
+    log.info("Pushed %s (%s)", reference, digest)
     yield {"done": True, "digest": digest}
 
 
@@ -231,6 +236,7 @@ def _build_events(config: AgentConfig, reference: str, events: Iterator[dict]) -
         return
     if image_id is None:
         image_id = image_get(config=config, ident=reference)["id"]
+    log.info("Built %s (%s)", reference, image_id)
     yield {"done": True, "image_id": image_id, "tag": reference}
 
 
@@ -254,6 +260,7 @@ def image_import(*, config: AgentConfig, tag: Any, body: IO[bytes], changes: lis
             continue
         if isinstance(event, dict) and "error" in event:
             raise BadRequest(f"Importing {reference}: {event['error']}")
+    log.info("Imported %s", reference)
     return image_get(config=config, ident=reference)
 
 

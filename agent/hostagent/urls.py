@@ -14,6 +14,7 @@ urlpatterns = [
         r"^api/containers/(?P<ident>[^/]+)/(?P<action>start|stop|restart|delete)$",
         views.ContainerActionView.as_view(),
     ),
+    path("api/containers/<str:ident>", views.ContainerDetailView.as_view()),
     path("api/containers/<str:ident>/ports", views.ContainerPortsView.as_view()),
     path("api/containers/<str:ident>/logs", views.ContainerLogsView.as_view()),
     path("api/containers/<str:ident>/stats", views.ContainerStatsView.as_view()),

@@ -87,6 +87,13 @@ class ContainerListView(APIView):
         return AgentResponse(data, message="The container already exists.")
 
 
+class ContainerDetailView(APIView):
+    def get(self, request: Request, ident: str) -> AgentResponse:
+        return AgentResponse(
+            containers.container_data(containers.container_get(config=settings.AGENT, ident=ident))
+        )
+
+
 class ContainerActionView(APIView):
     def post(self, request: Request, ident: str, action: str) -> AgentResponse:
         if action == "delete":

@@ -97,6 +97,10 @@ def test_start_stop_restart_delete(agent, workspace, unique, docker_client):
 
     started = agent.post(f"/api/containers/{ident}/start")
     assert started.json()["data"]["status"] == "running"
+    shown = agent.get(f"/api/containers/life-{unique}")
+    assert shown.status_code == 200
+    assert shown.json()["data"]["id"] == ident
+    assert shown.json()["data"]["status"] == "running"
 
     before = docker_client.containers.get(ident).attrs["State"]["StartedAt"]
     restarted = agent.post(f"/api/containers/life-{unique}/restart?timeout=2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import time
 import uuid
@@ -128,6 +129,11 @@ def test_import_turns_a_root_filesystem_tarball_into_an_image(agent, unique, cre
         info = tarfile.TarInfo("etc/guest-release")
         info.size = len(content)
         archive.addfile(info, io.BytesIO(content))
+        # Past the 8 MB the agent keeps in memory: the verified body goes through a temp file.
+        filler = os.urandom(9 * 1024 * 1024)
+        info = tarfile.TarInfo("var/filler")
+        info.size = len(filler)
+        archive.addfile(info, io.BytesIO(filler))
     change = 'CMD ["/bin/sh"]'
     answer = agent.post(
         f"/api/images/import?tag={tag}&change={change.replace(' ', '%20')}",
@@ -136,10 +142,18 @@ def test_import_turns_a_root_filesystem_tarball_into_an_image(agent, unique, cre
     )
     assert answer.status_code == 201, answer.text
     assert answer.json()["data"]["tags"] == [tag]
+    assert answer.json()["data"]["size"] > 9 * 1024 * 1024
     image = docker_client.images.get(tag)
     assert image.attrs["Config"]["Cmd"] == ["/bin/sh"]
     output = docker_client.containers.run(tag, ["/bin/busybox", "cat", "/etc/guest-release"], remove=True)
     assert output.decode() == f"guest {unique}\n"
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(agent_factory):
+    small = agent_factory(env={"AGENT_MAX_BODY": "1m"})
+    answer = small.post("/api/images/import?tag=mgmt-test/big:1", data=b"x" * (1024 * 1024 + 1))
+    assert answer.status_code == 413
+    assert answer.json()["success"] is False
 
 
 def test_import_refuses_bad_input(agent, unique):

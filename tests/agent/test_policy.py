@@ -66,6 +66,7 @@ def test_created_container_carries_every_policy_setting(agent, workspace, unique
 def test_limits_are_set_when_the_request_gives_none(agent, unique, docker_client):
     answer = agent.post("/api/containers", json={"name": f"def-{unique}", "image": WORKSPACE_IMAGE})
     assert answer.status_code == 201, answer.text
+    assert answer.json()["data"]["ports"] == {}  # the image exposes 8080/8888; none is published
     host = _inspect(docker_client, answer.json()["data"]["id"])["HostConfig"]
     assert host["Memory"] == 2 * 1024**3
     assert host["NanoCpus"] == 1_000_000_000
