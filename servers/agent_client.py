@@ -217,6 +217,9 @@ class AgentClient:
     def list_containers(self) -> list[dict[str, Any]]:
         return self._json("GET", "/api/containers")
 
+    def get_container(self, container: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/containers/{_segment(container)}")
+
     def create_container(self, config: dict[str, Any]) -> dict[str, Any]:
         return self._json("POST", "/api/containers", config, read_timeout=settings.AGENT_ACTION_READ_TIMEOUT)
 

@@ -122,6 +122,7 @@ def test_client_endpoints_against_a_real_agent(agent_factory, make_server, tmp_p
         {"name": name, "image": WORKSPACE_IMAGE, "ports": [8080], "workspace_folder": str(folder)}
     )
     assert created["name"] == name
+    assert client.get_container(name)["id"] == created["id"]
     ports = client.query_agent_port_info(name)
     host_port = int(ports["8080/tcp"]["host_port"])
     deadline = time.monotonic() + 15
