@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mgmt.logging.RequestIdMiddleware",
+    # Outermost but two, so its latency covers the whole stack (servers/traffic.py).
+    "servers.traffic.TrafficMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -279,3 +281,54 @@ UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
 UPLOAD_ALLOWED_KINDS = env.list("UPLOAD_ALLOWED_KINDS", default=["rootfs", "iso", "disk"])
 # Label prefix on everything the platform creates on a Docker host.
 PLATFORM_LABEL_PREFIX = env.str("PLATFORM_LABEL_PREFIX", default="mgmt")
+
+# --- encryption at rest (mgmt/crypto.py) -------------------------------------
+# Comma-separated Fernet keys, the first one current; development derives one from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = (
+    env.list("FIELD_ENCRYPTION_KEYS") if PRODUCTION else env.list("FIELD_ENCRYPTION_KEYS", default=[])
+)
+
+# --- Docker hosts: agents, stats, SSH (servers/) ------------------------------
+AGENT_CONNECT_TIMEOUT = env.float("AGENT_CONNECT_TIMEOUT", default=2.0)
+AGENT_READ_TIMEOUT = env.float("AGENT_READ_TIMEOUT", default=5.0)
+# Container actions (create, stop, delete…) wait on Docker; a pull or an import can take minutes.
+AGENT_ACTION_READ_TIMEOUT = env.float("AGENT_ACTION_READ_TIMEOUT", default=60.0)
+# Builds and pushes stream for a long time; their read timeout is per chunk.
+AGENT_STREAM_READ_TIMEOUT = env.float("AGENT_STREAM_READ_TIMEOUT", default=300.0)
+AGENT_CA_BUNDLE = env.str("AGENT_CA_BUNDLE", default="")  # for agents served over TLS
+SERVER_STATS_TTL = env.int("SERVER_STATS_TTL", default=30)  # seconds a fetched stats answer is reused
+SERVER_STATS_WORKERS = env.int("SERVER_STATS_WORKERS", default=16)  # parallel agent queries
+SERVER_STATS_POLL_SECONDS = env.int("SERVER_STATS_POLL_SECONDS", default=60)
+SERVER_STATS_RETENTION_DAYS = env.int("SERVER_STATS_RETENTION_DAYS", default=14)
+SSH_CONNECT_TIMEOUT = env.float("SSH_CONNECT_TIMEOUT", default=5.0)
+SSH_COMMAND_TIMEOUT = env.float("SSH_COMMAND_TIMEOUT", default=30.0)
+SSH_AGENT_RESTART_COMMAND = env.str(
+    "SSH_AGENT_RESTART_COMMAND", default="sudo -n systemctl restart mgmt-agent"
+)
+SSH_AGENT_INSTALL_COMMAND = env.str("SSH_AGENT_INSTALL_COMMAND", default="")
+
+# --- traffic and metrics (servers/traffic.py, servers/metrics.py) -------------
+TRAFFIC_RETENTION_DAYS = env.int("TRAFFIC_RETENTION_DAYS", default=90)
+TRAFFIC_EXCLUDED_PATHS = env.list(
+    "TRAFFIC_EXCLUDED_PATHS", default=["/api/health", "/metrics", "/static/", "/favicon.ico"]
+)
+# /metrics: a bearer token (constant-time compare) or a client address in these networks.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "servers-poll-stats": {
+            "task": "servers.tasks.poll_servers",
+            "schedule": float(SERVER_STATS_POLL_SECONDS),
+        },
+        "servers-prune-stats-history": {
+            "task": "servers.tasks.prune_stats_history",
+            "schedule": 3600.0,
+        },
+        "servers-rollup-traffic": {
+            "task": "servers.tasks.rollup_traffic",
+            "schedule": 300.0,
+        },
+    }
+)

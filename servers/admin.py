@@ -1,0 +1,291 @@
+"""Operator pages for servers, their stats history (as charts) and API traffic.
+
+Every change goes through servers.services, exactly as the API does; secrets
+are write-only fields that are never rendered back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from accounts.permissions import user_has_permission
+from mgmt.exceptions import ApplicationError
+
+from . import selectors, services
+from .charts import svg_line_chart
+from .models import Server, ServerStats, TrafficHourly
+
+_SECRET_HELP = "Write-only: leave empty to keep the stored value."  # noqa: S105 - help text
+
+
+class ServerForm(forms.ModelForm):
+    new_agent_secret = forms.CharField(
+        label="Agent secret", required=False, strip=False, widget=forms.PasswordInput, help_text=_SECRET_HELP
+    )
+    new_ssh_private_key = forms.CharField(
+        label="SSH private key",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_SECRET_HELP,
+    )
+    new_ssh_password = forms.CharField(
+        label="SSH password", required=False, strip=False, widget=forms.PasswordInput, help_text=_SECRET_HELP
+    )
+
+    plain_fields = (
+        "name",
+        "address",
+        "agent_port",
+        "agent_tls",
+        "ssh_user",
+        "ssh_port",
+        "ssh_host_key_fingerprint",
+        "labels",
+    )
+
+    class Meta:
+        model = Server
+        fields = [
+            "name",
+            "address",
+            "agent_port",
+            "agent_tls",
+            "ssh_user",
+            "ssh_port",
+            "ssh_host_key_fingerprint",
+            "labels",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.instance.pk is None and not data.get("new_agent_secret"):
+            self.add_error("new_agent_secret", "The agent's shared secret is required.")
+        try:
+            services.validate_address(data.get("address", ""))
+            services.validate_server_name(data.get("name", ""))
+            services.validate_fingerprint(data.get("ssh_host_key_fingerprint", ""))
+            services.validate_labels(data.get("labels") or {})
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return data
+
+    def service_fields(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        fields = {k: data[k] for k in self.plain_fields if k in data}
+        fields["labels"] = fields.get("labels") or {}
+        for name in ("agent_secret", "ssh_private_key", "ssh_password"):
+            fields[name] = data.get(f"new_{name}", "")
+        return fields
+
+
+class _MatrixAdmin(admin.ModelAdmin):
+    view_permission = "view_servers"
+    change_permission = "manage_servers"
+    delete_permission = "delete_server"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return user_has_permission(request.user, self.view_permission)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_has_permission(request.user, self.view_permission)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return user_has_permission(request.user, self.change_permission)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_has_permission(request.user, self.change_permission)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return user_has_permission(request.user, self.delete_permission)
+
+
+@admin.register(Server)
+class ServerAdmin(_MatrixAdmin):
+    form = ServerForm
+    list_display = [
+        "name",
+        "address",
+        "agent_port",
+        "status",
+        "last_seen",
+        "cpu_count",
+        "memory_gib",
+        "gpu_count",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name", "address"]
+    actions = ["drain", "undrain", "refresh", "ssh_check"]
+    readonly_fields = ["status", "status_detail", "last_seen", "capacity", "history_charts"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Server | None = None) -> list:
+        sets = [
+            ("Agent", {"fields": ["name", "address", "agent_port", "agent_tls", "new_agent_secret"]}),
+            (
+                "SSH",
+                {
+                    "fields": [
+                        "ssh_user",
+                        "ssh_port",
+                        "ssh_host_key_fingerprint",
+                        "new_ssh_private_key",
+                        "new_ssh_password",
+                    ]
+                },
+            ),
+            ("Labels", {"fields": ["labels"]}),
+        ]
+        if obj is not None:
+            sets.append(("State", {"fields": ["status", "status_detail", "last_seen", "capacity"]}))
+            sets.append(("Last 24 hours", {"fields": ["history_charts"]}))
+        return sets
+
+    @admin.display(description="memory (GiB)")
+    def memory_gib(self, obj: Server) -> str:
+        return f"{obj.memory_total / 2**30:.1f}" if obj.memory_total else "-"
+
+    @admin.display(description="capacity")
+    def capacity(self, obj: Server) -> str:
+        disk = f"{obj.disk_total / 2**30:.0f} GiB disk" if obj.disk_total else "disk unknown"
+        cpus, gpus = obj.cpu_count or "?", obj.gpu_count or 0
+        return f"{cpus} CPUs, {self.memory_gib(obj)} GiB memory, {disk}, {gpus} GPUs"
+
+    @admin.display(description="history")
+    def history_charts(self, obj: Server) -> str:
+        rows = list(selectors.server_stats_history(server=obj, hours=24))
+        charts = [
+            svg_line_chart([(r.at, r.cpu_percent) for r in rows], title="CPU", unit="%", max_value=100),
+            svg_line_chart([(r.at, r.memory_percent) for r in rows], title="Memory", unit="%", max_value=100),
+            svg_line_chart(
+                [(r.at, r.disk_percent) for r in rows], title="Disk (workspaces)", unit="%", max_value=100
+            ),
+            svg_line_chart(
+                [(r.at, r.gpu_util_percent) for r in rows], title="GPU utilisation", unit="%", max_value=100
+            ),
+            svg_line_chart(
+                [
+                    (r.at, float(r.containers_running) if r.containers_running is not None else None)
+                    for r in rows
+                ],
+                title="Running containers",
+            ),
+        ]
+        return format_html("<div>{}</div>", format_html("".join(["{}<br>"] * len(charts)), *charts))
+
+    def save_model(self, request: HttpRequest, obj: Server, form: ServerForm, change: bool) -> None:
+        fields = form.service_fields()
+        if change:
+            server = services.server_update(
+                actor=request.user, server=Server.objects.get(pk=obj.pk), source="admin", **fields
+            )
+        else:
+            server = services.server_register(actor=request.user, source="admin", **fields)
+        obj.pk = obj.id = server.pk
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """What lives on a server shows as "protected": the admin refuses and lists it."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        protected = list(protected)
+        for server in objs:
+            for kind, items in selectors.server_dependents(server=server).items():
+                protected += [f"{server.name}: {kind} {item}" for item in items]
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: Server) -> None:
+        services.server_delete(actor=request.user, server=obj, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        for server in queryset:
+            services.server_delete(actor=request.user, server=server, source="admin")
+
+    def _each(self, request: HttpRequest, queryset: QuerySet[Server], what: str, call: Any) -> None:
+        for server in queryset:
+            try:
+                call(server)
+            except ApplicationError as exc:
+                self.message_user(request, f"{server.name}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{server.name}: {what}.", messages.SUCCESS)
+
+    @admin.action(description="Drain (no new workspaces)")
+    def drain(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        self._each(
+            request,
+            queryset,
+            "draining",
+            lambda s: services.server_drain(actor=request.user, server=s, drain=True, source="admin"),
+        )
+
+    @admin.action(description="Undrain")
+    def undrain(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        self._each(
+            request,
+            queryset,
+            "takes workspaces again",
+            lambda s: services.server_drain(actor=request.user, server=s, drain=False, source="admin"),
+        )
+
+    @admin.action(description="Poll stats now")
+    def refresh(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        outcome = services.servers_poll(server_ids=list(queryset.values_list("pk", flat=True)))
+        for name, status in outcome.items():
+            self.message_user(request, f"{name}: {status}.")
+
+    @admin.action(description="Check SSH")
+    def ssh_check(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        self._each(
+            request,
+            queryset,
+            "SSH works",
+            lambda s: services.server_ssh_check(actor=request.user, server=s, source="admin"),
+        )
+
+
+@admin.register(ServerStats)
+class ServerStatsAdmin(_MatrixAdmin):
+    list_display = ["server", "at", "cpu_percent", "memory_percent", "disk_percent", "containers_running"]
+    list_filter = ["server"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TrafficHourly)
+class TrafficHourlyAdmin(_MatrixAdmin):
+    view_permission = "view_traffic"
+    list_display = [
+        "hour",
+        "method",
+        "route",
+        "status_class",
+        "count",
+        "errors",
+        "mean_ms",
+        "duration_ms_max",
+    ]
+    list_filter = ["status_class", "method"]
+    search_fields = ["route"]
+    date_hierarchy = "hour"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
+        extra_context = {**(extra_context or {}), "summary": selectors.traffic_summary(hours=24, limit=10)}
+        return super().changelist_view(request, extra_context=extra_context)

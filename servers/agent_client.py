@@ -1,0 +1,330 @@
+"""The one client for the host agents' HTTP API (docs/agent-api.md).
+
+- One pooled `requests.Session` per process; every request is signed with the
+  host's secret by `agent/hostagent/signing.py` (the agent's own module).
+- Connect and read timeouts on every call; redirects are never followed (an
+  agent has no reason to redirect, and following one could send a signed
+  request elsewhere).
+- Retries only for idempotent calls (GET), only when the request never reached
+  the agent (connection refused/reset, e.g. a stale pooled connection), each
+  attempt signed afresh (a nonce is accepted once), and never after a timeout:
+  a dead agent costs its timeout once.
+- Failures are domain errors: `AgentUnavailable` (503, names the host) when the
+  agent cannot be reached, `AgentError` carrying the agent's own message and
+  status otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.filepost import encode_multipart_formdata
+
+from agent.hostagent.signing import sign_headers
+from mgmt.exceptions import ApplicationError, UpstreamUnavailable
+
+
+class AgentUnavailable(UpstreamUnavailable):
+    """The agent did not answer (refused, timed out, TLS or protocol failure)."""
+
+
+class AgentError(ApplicationError):
+    """The agent answered with an error; `message` is the agent's message, status mirrors it."""
+
+    def __init__(self, message: str, *, status: int, host: str, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.agent_status = status
+        self.host = host
+        # Bad input, conflicts, missing objects and too-large bodies keep their meaning;
+        # the rest (Docker failed, Docker down, signature refused) is upstream trouble.
+        self.status_code = status if status in (400, 404, 409, 413) else 503
+
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+
+
+def _shared_session() -> requests.Session:
+    """A process-wide session: keep-alive connections to every agent, reused by every thread."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            session = requests.Session()
+            session.trust_env = False  # no proxy from the environment between us and the agents
+            # One small pool per agent host (many hosts are kept), a few connections each.
+            adapter = HTTPAdapter(pool_connections=256, pool_maxsize=4, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _session = session
+        return _session
+
+
+@dataclass(frozen=True)
+class AgentTarget:
+    """Where an agent is and how to authenticate to it (built from a Server)."""
+
+    name: str
+    base_url: str
+    secret: str
+
+    @classmethod
+    def for_server(cls, server: Any) -> AgentTarget:
+        return cls(name=server.name, base_url=server.agent_url, secret=server.agent_secret)
+
+
+class AgentClient:
+    IDEMPOTENT = frozenset({"GET", "HEAD"})
+    RETRIES = 1
+
+    def __init__(
+        self,
+        target: AgentTarget,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.target = target
+        self.connect_timeout = settings.AGENT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+        self.read_timeout = settings.AGENT_READ_TIMEOUT if read_timeout is None else read_timeout
+        self.session = session or _shared_session()
+
+    @classmethod
+    def for_server(cls, server: Any, **kwargs: Any) -> AgentClient:
+        return cls(AgentTarget.for_server(server), **kwargs)
+
+    # --- transport -------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        stream: bool = False,
+        read_timeout: float | None = None,
+        signed: bool = True,
+    ) -> requests.Response:
+        path_with_query = path + ("?" + urlencode(query) if query else "")
+        url = self.target.base_url + path_with_query
+        attempts = 1 + (self.RETRIES if method in self.IDEMPOTENT else 0)
+        timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
+        for attempt in range(attempts):
+            headers = {"Accept": "application/json"}
+            if content_type:
+                headers["Content-Type"] = content_type
+            if signed:
+                headers.update(sign_headers(self.target.secret, method, path_with_query, body))
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    data=body or None,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=stream,
+                    verify=settings.AGENT_CA_BUNDLE or True,
+                )
+            except requests.exceptions.SSLError as exc:
+                raise AgentUnavailable(
+                    f"TLS with the agent on {self.target.name} failed (certificate not trusted or invalid)."
+                ) from exc
+            except requests.Timeout as exc:
+                raise AgentUnavailable(
+                    f"Agent on {self.target.name} did not answer within its timeout."
+                ) from exc
+            except requests.ConnectionError as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(0.05)
+                    continue
+                raise AgentUnavailable(f"Agent on {self.target.name} is unreachable.") from exc
+            except requests.RequestException as exc:
+                raise AgentUnavailable(
+                    f"Agent on {self.target.name} could not be asked ({type(exc).__name__})."
+                ) from exc
+            return self._checked(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _checked(self, response: requests.Response) -> requests.Response:
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            raise AgentError(
+                f"Agent on {self.target.name} answered with a redirect; redirects are not followed.",
+                status=502,
+                host=self.target.name,
+            )
+        if response.status_code >= 400:
+            message = _message_of(response) or f"HTTP {response.status_code}"
+            raise AgentError(
+                f"Agent on {self.target.name}: {message}",
+                status=response.status_code,
+                host=self.target.name,
+            )
+        return response
+
+    def _json(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
+        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+        content_type = "application/json" if payload is not None else None
+        response = self._send(method, path, body=body, content_type=content_type, **kwargs)
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise AgentError(
+                f"Agent on {self.target.name} answered with something that is not JSON.",
+                status=502,
+                host=self.target.name,
+            ) from exc
+        if isinstance(document, dict) and {"success", "data"} <= document.keys():
+            return document["data"]
+        return document
+
+    def _stream_lines(self, method: str, path: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """NDJSON lines as they arrive; the read timeout applies per chunk, not to the whole."""
+        response = self._send(
+            method, path, stream=True, read_timeout=settings.AGENT_STREAM_READ_TIMEOUT, **kwargs
+        )
+        try:
+            for line in response.iter_lines():
+                if not line:
+                    continue
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    yield {"line": line.decode(errors="replace")}
+        except requests.RequestException as exc:
+            raise AgentUnavailable(f"Agent on {self.target.name} broke off the stream.") from exc
+        finally:
+            response.close()
+
+    # --- endpoints ---------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/health", signed=False)
+
+    def query_agent_stats(self) -> dict[str, Any]:
+        return self._json("GET", "/get_system_stats")
+
+    def list_containers(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/containers")
+
+    def get_container(self, container: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/containers/{_segment(container)}")
+
+    def create_container(self, config: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/api/containers", config, read_timeout=settings.AGENT_ACTION_READ_TIMEOUT)
+
+    def _container_action(self, container: str, action: str, *, timeout: int | None = None) -> dict[str, Any]:
+        query = {"timeout": int(timeout)} if timeout is not None else None
+        # Docker waits up to the stop timeout (10 s by default) before it kills; wait longer than that.
+        read_timeout = settings.AGENT_ACTION_READ_TIMEOUT + (timeout or 0)
+        return self._json(
+            "POST",
+            f"/api/containers/{_segment(container)}/{action}",
+            {},
+            query=query,
+            read_timeout=read_timeout,
+        )
+
+    def start_container(self, container: str) -> dict[str, Any]:
+        return self._container_action(container, "start")
+
+    def stop_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
+        """Stop; `timeout` is the seconds Docker waits before killing (the read timeout grows with it)."""
+        return self._container_action(container, "stop", timeout=timeout)
+
+    def restart_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
+        return self._container_action(container, "restart", timeout=timeout)
+
+    def delete_container(self, container: str) -> dict[str, Any]:
+        return self._container_action(container, "delete")
+
+    def query_agent_port_info(self, container: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/containers/{_segment(container)}/ports")
+
+    def container_logs(self, container: str, *, tail: int = 100) -> list[str]:
+        data = self._json("GET", f"/api/containers/{_segment(container)}/logs", query={"tail": int(tail)})
+        return data.get("lines", []) if isinstance(data, dict) else data
+
+    def container_stats(self, container: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/containers/{_segment(container)}/stats")
+
+    def list_images(self) -> list[dict[str, Any]]:
+        return self._json("GET", "/api/images")
+
+    def get_image(self, image: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/images/{_segment(image)}")
+
+    def delete_image(self, image: str, *, force: bool = False) -> dict[str, Any]:
+        query = {"force": "1"} if force else None
+        return self._json(
+            "DELETE",
+            f"/api/images/{_segment(image)}",
+            query=query,
+            read_timeout=settings.AGENT_ACTION_READ_TIMEOUT,
+        )
+
+    def pull_image(self, image: str, *, registry: dict[str, str] | None = None) -> dict[str, Any]:
+        return self._json(
+            "POST",
+            "/api/images/pull",
+            {"image": image, "registry": registry or {}},
+            read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+        )
+
+    def push_image(self, image: str, *, registry: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        body = json.dumps({"image": image, "registry": registry or {}}).encode()
+        return self._stream_lines("POST", "/api/images/push", body=body, content_type="application/json")
+
+    def build_image(self, *, dockerfile: str, tag: str) -> Iterator[dict[str, Any]]:
+        body = json.dumps({"dockerfile": dockerfile, "tag": tag}).encode()
+        return self._stream_lines("POST", "/api/images/build", body=body, content_type="application/json")
+
+    def build_image_from_context(self, *, context_tar: bytes, tag: str) -> Iterator[dict[str, Any]]:
+        body, content_type = encode_multipart_formdata(
+            {"context": ("context.tar", context_tar, "application/x-tar"), "tag": tag}
+        )
+        return self._stream_lines("POST", "/api/images/build", body=body, content_type=content_type)
+
+    def import_image(
+        self, *, rootfs_tar: bytes, tag: str, changes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A root filesystem tarball becomes an image; `changes` are Dockerfile lines (CMD, ENV, …)."""
+        query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
+        return self._json_raw("POST", "/api/images/import", rootfs_tar, query)
+
+    def _json_raw(self, method: str, path: str, body: bytes, query: list[tuple[str, str]]) -> Any:
+        response = self._send(
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type="application/x-tar",
+            read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+        )
+        document = response.json()
+        return document.get("data", document) if isinstance(document, dict) else document
+
+
+def _segment(value: str) -> str:
+    """One URL path segment: ids and names never add path parts."""
+    return quote(str(value), safe="")
+
+
+def _message_of(response: requests.Response) -> str:
+    try:
+        document = response.json()
+    except ValueError:
+        return (response.text or "").strip()[:200]
+    if isinstance(document, dict):
+        return str(document.get("message") or document.get("detail") or document.get("error") or "")
+    return ""

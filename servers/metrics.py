@@ -1,0 +1,164 @@
+"""Prometheus `GET /metrics`: servers, workspaces, API requests, Celery task outcomes.
+
+Figures are read at scrape time from the database and from the shared cache
+counters (which every web process and worker writes), so the numbers are the
+platform's, not one process's. Access needs `Authorization: Bearer
+<METRICS_TOKEN>` (constant-time compare) or a client address inside
+`METRICS_ALLOWED_NETWORKS`; with neither configured the endpoint answers 404.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from . import traffic
+from .models import Server, ServerStatus
+
+CELERY_OUTCOMES_KEY = "metrics:celery:outcomes"
+
+
+def record_task_outcome(task_name: str, outcome: str) -> None:
+    try:
+        traffic.store().hincr(CELERY_OUTCOMES_KEY, f"{task_name}{traffic._SEP}{outcome}")
+    except Exception as exc:  # metrics are best effort
+        logger.warning("Celery outcome not counted: {!r}", exc)
+
+
+def _on_success(sender: Any = None, **_: Any) -> None:
+    record_task_outcome(getattr(sender, "name", str(sender)), "success")
+
+
+def _on_failure(sender: Any = None, **_: Any) -> None:
+    record_task_outcome(getattr(sender, "name", str(sender)), "failure")
+
+
+def _on_retry(sender: Any = None, **_: Any) -> None:
+    record_task_outcome(getattr(sender, "name", str(sender)), "retry")
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import task_failure, task_retry, task_success
+
+    task_success.connect(_on_success, weak=False, dispatch_uid="servers.metrics.success")
+    task_failure.connect(_on_failure, weak=False, dispatch_uid="servers.metrics.failure")
+    task_retry.connect(_on_retry, weak=False, dispatch_uid="servers.metrics.retry")
+
+
+class PlatformCollector(Collector):
+    def collect(self) -> Iterator[Any]:
+        yield from self._servers()
+        yield from self._workspaces()
+        yield from self._requests()
+        yield from self._celery()
+
+    def _servers(self) -> Iterator[Any]:
+        up = GaugeMetricFamily(
+            "mgmt_server_up", "1 when the server's agent answered the last poll.", labels=["server"]
+        )
+        by_status = GaugeMetricFamily("mgmt_servers", "Registered servers by status.", labels=["status"])
+        counts = dict.fromkeys(ServerStatus.values, 0)
+        # A draining server's status hides reachability: up when it answered in the last three polls.
+        recent = timezone.now() - timedelta(seconds=3 * settings.SERVER_STATS_POLL_SECONDS)
+        for name, status, last_seen in Server.objects.values_list("name", "status", "last_seen"):
+            answered = status == ServerStatus.ONLINE or (
+                status == ServerStatus.DRAINING and last_seen is not None and last_seen >= recent
+            )
+            up.add_metric([name], 1.0 if answered else 0.0)
+            counts[status] = counts.get(status, 0) + 1
+        for status, count in counts.items():
+            by_status.add_metric([status], count)
+        yield up
+        yield by_status
+
+    def _workspaces(self) -> Iterator[Any]:
+        family = GaugeMetricFamily("mgmt_workspaces", "Workspaces by status.", labels=["status"])
+        try:
+            workspace = apps.get_model("containers", "Workspace")
+        except LookupError:  # the workspaces app has no model yet
+            yield family
+            return
+        for row in workspace.objects.values("status").annotate(n=Count("pk")):
+            family.add_metric([row["status"]], row["n"])
+        yield family
+
+    def _requests(self) -> Iterator[Any]:
+        labels = ["route", "method", "status_class"]
+        requests = CounterMetricFamily("mgmt_http_requests", "API requests handled.", labels=labels)
+        errors = CounterMetricFamily("mgmt_http_request_errors", "API requests answered 5xx.", labels=labels)
+        latency = HistogramMetricFamily(
+            "mgmt_http_request_duration_seconds", "Time to answer API requests.", labels=labels
+        )
+        for key, row in sorted(traffic.read_totals().items()):
+            label_values = [key.route, key.method, key.status_class]
+            requests.add_metric(label_values, row["count"])
+            errors.add_metric(label_values, row["errors"])
+            cumulative, buckets = 0, []
+            for bound, count in zip([*traffic.LATENCY_BUCKETS_MS, float("inf")], row["buckets"], strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(bound / 1000), cumulative))
+            latency.add_metric(label_values, buckets, sum_value=row["duration_ms_total"] / 1000)
+        yield requests
+        yield errors
+        yield latency
+
+    def _celery(self) -> Iterator[Any]:
+        family = CounterMetricFamily("mgmt_celery_tasks", "Celery task outcomes.", labels=["task", "outcome"])
+        for name, count in sorted(traffic.store().hgetall(CELERY_OUTCOMES_KEY).items()):
+            task, outcome = name.rsplit(traffic._SEP, 1)
+            family.add_metric([task, outcome], count)
+        yield family
+
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(PlatformCollector())
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if (
+        token
+        and header.startswith("Bearer ")
+        and hmac.compare_digest(header[7:].strip().encode(), token.encode())
+    ):
+        return True
+    address = request.META.get("REMOTE_ADDR", "")
+    try:
+        client = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in settings.METRICS_ALLOWED_NETWORKS:
+        try:
+            if client in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            logger.warning("METRICS_ALLOWED_NETWORKS: {!r} is not a network; ignored", network)
+    return False
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not settings.METRICS_TOKEN and not settings.METRICS_ALLOWED_NETWORKS:
+        return HttpResponse(
+            "Metrics are not enabled (set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS).\n",
+            status=404,
+            content_type="text/plain",
+        )
+    if not _allowed(request):
+        response = HttpResponse("Not allowed.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)

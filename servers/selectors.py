@@ -1,0 +1,250 @@
+"""Reads about Docker hosts: live stats (parallel, cached), history, dependents, traffic."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Max, Q, QuerySet, Sum
+from django.utils import timezone
+from loguru import logger
+
+from .agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from .models import Server, ServerStats, TrafficHourly
+
+
+# --- live stats -------------------------------------------------------------------
+@dataclass
+class StatsResult:
+    """What asking one agent for its stats gave: figures, or why there are none."""
+
+    ok: bool
+    reachable: bool  # the agent answered at all (an agent error still means reachable)
+    fetched_at: str
+    error: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+    elapsed_ms: int = 0
+    stale: bool = False  # an older answer, served while another request fetches a fresh one
+
+
+def stats_cache_key(server_id: int) -> str:
+    return f"servers:stats:{server_id}"
+
+
+def _last_key(server_id: int) -> str:
+    return f"servers:stats-last:{server_id}"
+
+
+def _lock_key(server_id: int) -> str:
+    return f"servers:stats-fetching:{server_id}"
+
+
+def _from_cache(value: Any) -> StatsResult | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        return StatsResult(**value)
+    except TypeError:  # written by another version of this code: fetch afresh
+        return None
+
+
+def _fetch_one(target: AgentTarget) -> StatsResult:
+    started = time.monotonic()
+    now = timezone.now().isoformat()
+    try:
+        raw = AgentClient(target).query_agent_stats()
+    except AgentUnavailable as exc:
+        return StatsResult(False, False, now, exc.message, elapsed_ms=_ms_since(started))
+    except AgentError as exc:
+        return StatsResult(False, True, now, exc.message, elapsed_ms=_ms_since(started))
+    except Exception as exc:  # a malformed answer must not take the whole list down
+        logger.warning("Stats of {} could not be read: {!r}", target.name, exc)
+        return StatsResult(False, True, now, f"Unreadable stats from {target.name}.")
+    return StatsResult(True, True, now, stats=normalize_stats(raw), elapsed_ms=_ms_since(started))
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def servers_stats_fetch(servers: Iterable[Server], *, use_cache: bool = True) -> dict[int, StatsResult]:
+    """Current stats of many servers: cached answers, the rest fetched in parallel.
+
+    Every answer, good or bad, is cached for SERVER_STATS_TTL seconds, so a dead
+    or slow agent costs at most its timeout once per TTL. The whole fan-out has
+    a deadline slightly above one agent's timeout: an agent that is still not
+    done then is reported as timed out and never delays the others. While one
+    request (in any process) fetches a server, others get its last answer
+    marked stale instead of asking the same agent again. The poll
+    (`use_cache=False`) always asks.
+    """
+    servers = list(servers)
+    results: dict[int, StatsResult] = {}
+    deadline = settings.AGENT_CONNECT_TIMEOUT + settings.AGENT_READ_TIMEOUT + 0.5
+    if use_cache and servers:
+        cached = cache.get_many([stats_cache_key(s.pk) for s in servers])
+        for server in servers:
+            hit = _from_cache(cached.get(stats_cache_key(server.pk)))
+            if hit is not None:
+                results[server.pk] = hit
+        for server in [s for s in servers if s.pk not in results]:
+            if not cache.add(_lock_key(server.pk), 1, timeout=int(deadline) + 1):
+                last = _from_cache(cache.get(_last_key(server.pk)))
+                results[server.pk] = (
+                    StatsResult(**{**asdict(last), "stale": True})
+                    if last is not None
+                    else StatsResult(
+                        False, False, timezone.now().isoformat(), "Stats are being fetched.", stale=True
+                    )
+                )
+    missing = [s for s in servers if s.pk not in results]
+    if not missing:
+        return results
+
+    targets = {s.pk: AgentTarget.for_server(s) for s in missing}  # secrets decrypted here, not in threads
+    pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=min(settings.SERVER_STATS_WORKERS, len(missing)), thread_name_prefix="agent-stats"
+    )
+    try:
+        futures = {pool.submit(_fetch_one, target): pk for pk, target in targets.items()}
+        done, _ = concurrent.futures.wait(futures, timeout=deadline)
+        fresh: dict[int, StatsResult] = {}
+        for future, pk in futures.items():
+            if future in done:
+                fresh[pk] = future.result()
+            else:
+                fresh[pk] = StatsResult(
+                    False,
+                    False,
+                    timezone.now().isoformat(),
+                    f"Agent on {targets[pk].name} did not answer within {deadline:.1f}s.",
+                    elapsed_ms=int(deadline * 1000),
+                )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    cache.set_many({stats_cache_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL)
+    cache.set_many({_last_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL * 20)
+    if use_cache:
+        cache.delete_many([_lock_key(pk) for pk in fresh])
+    results.update(fresh)
+    return results
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    number = _num(value)
+    return int(number) if number is not None else None
+
+
+def normalize_stats(raw: Any) -> dict[str, Any]:
+    """The agent's `/get_system_stats` answer as flat figures (missing parts become None)."""
+    raw = raw if isinstance(raw, dict) else {}
+    cpu = raw.get("cpu") or {}
+    memory = raw.get("memory") or {}
+    disk = (raw.get("disk") or {}).get("workspace") or {}
+    docker_disk = (raw.get("disk") or {}).get("docker") or {}
+    containers = raw.get("containers") or {}
+    gpus = [g for g in raw.get("gpus") or [] if isinstance(g, dict)]
+    load = cpu.get("load") or []
+    utils = [
+        u
+        for u in (_num(g.get("utilization", g.get("utilization_percent", g.get("util")))) for g in gpus)
+        if u is not None
+    ]
+    return {
+        "cpu_count": _int(cpu.get("count")),
+        "cpu_percent": _num(cpu.get("percent")),
+        "load1": _num(load[0]) if load else None,
+        "memory_total": _int(memory.get("total")),
+        "memory_used": _int(memory.get("used")),
+        "disk_total": _int(disk.get("total")),
+        "disk_used": _int(disk.get("used")),
+        "docker_disk_total": _int(docker_disk.get("total")),
+        "docker_disk_used": _int(docker_disk.get("used")),
+        "gpu_count": len(gpus),
+        "gpu_util_percent": round(sum(utils) / len(utils), 1) if utils else None,
+        "gpus": gpus,
+        "containers_running": _int(containers.get("running")),
+        "containers_total": _int(containers.get("total")),
+        "docker_version": str(raw.get("docker_version") or ""),
+    }
+
+
+# --- history ---------------------------------------------------------------------
+def server_stats_history(*, server: Server, hours: int = 24) -> QuerySet[ServerStats]:
+    since = timezone.now() - timedelta(hours=hours)
+    return ServerStats.objects.filter(server=server, at__gte=since).order_by("at")
+
+
+# --- what lives on a server -------------------------------------------------------------
+# Apps whose objects live on a server register a finder (containers does, for workspaces):
+# a callable taking the Server and returning one short description per live object.
+DependentFinder = Callable[[Server], list[str]]
+_DEPENDENT_FINDERS: dict[str, DependentFinder] = {}
+
+
+def register_server_dependents(kind: str, finder: DependentFinder) -> None:
+    _DEPENDENT_FINDERS[kind] = finder
+
+
+def unregister_server_dependents(kind: str) -> None:
+    _DEPENDENT_FINDERS.pop(kind, None)
+
+
+def server_dependents(*, server: Server) -> dict[str, list[str]]:
+    """{kind: [description, …]} of everything that still lives on the server."""
+    found = {kind: finder(server) for kind, finder in _DEPENDENT_FINDERS.items()}
+    return {kind: items for kind, items in found.items() if items}
+
+
+# --- traffic ------------------------------------------------------------------------
+def traffic_summary(*, hours: int = 24, limit: int = 20, now: datetime | None = None) -> dict[str, Any]:
+    """Top routes, error rates and slowest routes over the last `hours` (rolled-up rows)."""
+    since = (now or timezone.now()) - timedelta(hours=hours)
+    rows = (
+        TrafficHourly.objects.filter(hour__gte=since)
+        .values("route", "method")
+        .annotate(
+            n=Sum("count"),
+            n_errors=Sum("errors"),
+            n_client_errors=Sum("count", filter=Q(status_class="4xx")),
+            duration=Sum("duration_ms_total"),
+            max_ms=Max("duration_ms_max"),
+        )
+    )
+    routes = [
+        {
+            "route": r["route"],
+            "method": r["method"],
+            "count": r["n"],
+            "errors": r["n_errors"],
+            "client_errors": r["n_client_errors"] or 0,
+            "error_rate": round(r["n_errors"] / r["n"], 4) if r["n"] else 0.0,
+            "mean_ms": round(r["duration"] / r["n"], 1) if r["n"] else 0.0,
+            "max_ms": r["max_ms"],
+        }
+        for r in rows
+    ]
+    total = sum(r["count"] for r in routes)
+    errors = sum(r["errors"] for r in routes)
+    return {
+        "since": since.isoformat(),
+        "hours": hours,
+        "total_requests": total,
+        "total_errors": errors,
+        "error_rate": round(errors / total, 4) if total else 0.0,
+        "top_routes": sorted(routes, key=lambda r: -r["count"])[:limit],
+        "error_routes": sorted(
+            (r for r in routes if r["errors"]), key=lambda r: (-r["error_rate"], -r["count"])
+        )[:limit],
+        "slowest_routes": sorted(routes, key=lambda r: -r["mean_ms"])[:limit],
+    }

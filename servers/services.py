@@ -1,0 +1,496 @@
+"""Every state change of Docker hosts: register, update, drain, delete, poll, SSH actions, traffic rollup."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from loguru import logger
+
+from accounts.permissions import user_has_permission
+from audit.models import LogLevel
+from audit.services import audit_log_record
+from mgmt.exceptions import Conflict, PermissionDenied, ValidationFailed
+
+from . import traffic
+from .models import Server, ServerStats, ServerStatus, TrafficHourly
+from .selectors import StatsResult, server_dependents, servers_stats_fetch, stats_cache_key
+from .ssh_client import (
+    CommandResult,
+    SSHSession,
+    SSHTarget,
+    fetch_host_key_fingerprint,
+)
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$", re.IGNORECASE
+)
+_LABEL_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,62}$", re.IGNORECASE)
+_FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+_SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$", re.IGNORECASE)
+
+# The only commands the diagnostic action runs: operators pick a name, never send a command line.
+DIAGNOSTICS: dict[str, str] = {
+    "uptime": "uptime",
+    "disk": "df -hP",
+    "memory": "free -m",
+    "docker": "docker version",
+    "agent-status": "systemctl status mgmt-agent --no-pager",
+}
+
+# Fields an update may change; secrets are replaced only when a new value is given.
+_PLAIN_FIELDS = ("name", "address", "agent_port", "agent_tls", "ssh_user", "ssh_port", "labels")
+_SECRET_FIELDS = ("agent_secret", "ssh_private_key", "ssh_password")
+
+
+# --- validation ---------------------------------------------------------------------
+def validate_server_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValidationFailed(
+            "name: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    return name
+
+
+def validate_address(address: str) -> str:
+    """An IP address or a DNS name; nothing that could add a scheme, a port, a path or credentials."""
+    address = (address or "").strip()
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        pass
+    if not _HOSTNAME_RE.match(address):
+        raise ValidationFailed(f"address: {address[:80]!r} is neither an IP address nor a host name.")
+    return address.lower().rstrip(".")
+
+
+def validate_port(port: Any, field: str) -> int:
+    try:
+        value = int(port)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field}: {port!r} is not a port number.") from None
+    if not 1 <= value <= 65535:
+        raise ValidationFailed(f"{field}: {value} is outside 1-65535.")
+    return value
+
+
+def validate_labels(labels: Any) -> dict[str, str]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict) or len(labels) > 50:
+        raise ValidationFailed("labels: give an object of at most 50 string keys and values.")
+    for key, value in labels.items():
+        if not _LABEL_KEY_RE.match(str(key)) or not isinstance(value, str) or len(value) > 255:
+            raise ValidationFailed(f"labels: {str(key)[:40]!r} is not a valid label (name and text value).")
+    return dict(labels)
+
+
+def validate_fingerprint(fingerprint: str) -> str:
+    fingerprint = (fingerprint or "").strip()
+    if fingerprint and not _FINGERPRINT_RE.match(fingerprint):
+        raise ValidationFailed('ssh_host_key_fingerprint: expected "SHA256:" and 43 base64 characters.')
+    return fingerprint
+
+
+def _validated(fields: dict[str, Any]) -> dict[str, Any]:
+    clean = dict(fields)
+    if "name" in clean:
+        clean["name"] = validate_server_name(clean["name"])
+    if "address" in clean:
+        clean["address"] = validate_address(clean["address"])
+    if "agent_port" in clean:
+        clean["agent_port"] = validate_port(clean["agent_port"], "agent_port")
+    if "ssh_port" in clean:
+        clean["ssh_port"] = validate_port(clean["ssh_port"], "ssh_port")
+    if clean.get("ssh_user") and not _SSH_USER_RE.match(clean["ssh_user"]):
+        raise ValidationFailed("ssh_user: not a valid user name.")
+    if "labels" in clean:
+        clean["labels"] = validate_labels(clean["labels"])
+    if "ssh_host_key_fingerprint" in clean:
+        clean["ssh_host_key_fingerprint"] = validate_fingerprint(clean["ssh_host_key_fingerprint"])
+    if "agent_secret" in clean and clean["agent_secret"] and len(clean["agent_secret"]) < 16:
+        raise ValidationFailed("agent_secret: use at least 16 characters.")
+    return clean
+
+
+def _require_manage(actor: Any) -> None:
+    """Commands and tasks act as the system (actor None); people need manage_servers."""
+    if actor is not None and not user_has_permission(actor, "manage_servers"):
+        raise PermissionDenied("Only admins may register or change servers.")
+
+
+def _invalidate_stats(server_id: int) -> None:
+    cache.delete(stats_cache_key(server_id))
+
+
+# --- register, update, drain, delete ----------------------------------------------------
+@transaction.atomic
+def server_register(
+    *,
+    actor: Any,
+    name: str,
+    address: str,
+    agent_secret: str,
+    agent_port: int | None = None,
+    agent_tls: bool = False,
+    ssh_user: str = "",
+    ssh_port: int = 22,
+    ssh_private_key: str = "",
+    ssh_password: str = "",
+    ssh_host_key_fingerprint: str = "",
+    labels: dict[str, str] | None = None,
+    source: str = "api",
+) -> Server:
+    _require_manage(actor)
+    if not agent_secret:
+        raise ValidationFailed("agent_secret: the agent's shared secret is required.")
+    fields = _validated(
+        {
+            "name": name,
+            "address": address,
+            "agent_port": settings.AGENT_PORT if agent_port is None else agent_port,
+            "agent_tls": bool(agent_tls),
+            "agent_secret": agent_secret,
+            "ssh_user": ssh_user,
+            "ssh_port": ssh_port,
+            "ssh_private_key": ssh_private_key,
+            "ssh_password": ssh_password,
+            "ssh_host_key_fingerprint": ssh_host_key_fingerprint,
+            "labels": labels or {},
+        }
+    )
+    if Server.objects.filter(name=fields["name"]).exists():
+        raise Conflict(f"A server named {fields['name']!r} is already registered.")
+    if Server.objects.filter(address=fields["address"], agent_port=fields["agent_port"]).exists():
+        raise Conflict(f"An agent at {fields['address']}:{fields['agent_port']} is already registered.")
+    server = Server.objects.create(**fields)
+    audit_log_record(
+        action="server_registered",
+        actor=actor,
+        target=server,
+        server_id=server.pk,
+        source=source,
+        details={"address": server.address, "agent_port": server.agent_port, "labels": server.labels},
+    )
+    return server
+
+
+@transaction.atomic
+def server_update(*, actor: Any, server: Server, source: str = "api", **changes: Any) -> Server:
+    _require_manage(actor)
+    unknown = set(changes) - set(_PLAIN_FIELDS) - set(_SECRET_FIELDS) - {"ssh_host_key_fingerprint"}
+    if unknown:
+        raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
+    # An empty secret means "keep the stored one"; clearing is done with the explicit flags below.
+    changes = {k: v for k, v in changes.items() if not (k in _SECRET_FIELDS and v in ("", None))}
+    clean = _validated(changes)
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    if "name" in clean and Server.objects.filter(name=clean["name"]).exclude(pk=server.pk).exists():
+        raise Conflict(f"A server named {clean['name']!r} is already registered.")
+    address, port = clean.get("address", server.address), clean.get("agent_port", server.agent_port)
+    if Server.objects.filter(address=address, agent_port=port).exclude(pk=server.pk).exists():
+        raise Conflict(f"An agent at {address}:{port} is already registered.")
+    changed = []
+    for key, value in clean.items():
+        if getattr(server, key) != value:
+            setattr(server, key, value)
+            changed.append(key)
+    if changed:
+        server.save()
+        _invalidate_stats(server.pk)
+        audit_log_record(
+            action="server_updated",
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            # Names of the changed fields only: secret values never reach the log.
+            details={"changed": changed},
+        )
+    return server
+
+
+@transaction.atomic
+def server_drain(*, actor: Any, server: Server, drain: bool = True, source: str = "api") -> Server:
+    """Draining: no new workspaces go to the server; existing ones keep running."""
+    _require_manage(actor)
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    if drain and server.status == ServerStatus.DRAINING:
+        return server
+    if not drain and server.status != ServerStatus.DRAINING:
+        return server
+    # Undraining: offline until the next poll (or the refresh just below) says otherwise.
+    server.status = ServerStatus.DRAINING if drain else ServerStatus.OFFLINE
+    server.status_detail = "Drained by an operator." if drain else "Waiting for the next check."
+    server.save(update_fields=["status", "status_detail", "updated_at"])
+    audit_log_record(
+        action="server_drained" if drain else "server_undrained",
+        actor=actor,
+        target=server,
+        server_id=server.pk,
+        source=source,
+    )
+    if not drain:
+        transaction.on_commit(lambda: servers_poll(server_ids=[server.pk]))
+    return server
+
+
+@dataclass(frozen=True)
+class DeleteOutcome:
+    server_name: str
+    left_behind: dict[str, list[str]]
+
+
+@transaction.atomic
+def server_delete(*, actor: Any, server: Server, force: bool = False, source: str = "api") -> DeleteOutcome:
+    """Delete a server; refused while something lives on it, unless forced (which says what stays)."""
+    if actor is not None and not user_has_permission(actor, "delete_server"):
+        raise PermissionDenied("Only admins may delete servers.")
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    dependents = server_dependents(server=server)
+    if dependents and not force:
+        summary = "; ".join(
+            f"{len(items)} {kind}: {', '.join(items[:10])}" for kind, items in dependents.items()
+        )
+        raise Conflict(
+            f"Server {server.name} still has {summary}. Move or delete them, or delete with force=true.",
+            details={"dependents": dependents},
+        )
+    name, pk = server.name, server.pk
+    audit_log_record(
+        action="server_deleted",
+        actor=actor,
+        target=server,
+        server_id=pk,
+        source=source,
+        level=LogLevel.WARNING if dependents else LogLevel.INFO,
+        details={"forced": force, "left_behind": dependents},
+    )
+    server.delete()
+    transaction.on_commit(lambda: _invalidate_stats(pk))
+    return DeleteOutcome(server_name=name, left_behind=dependents)
+
+
+# --- polling and history -------------------------------------------------------------
+def _status_for(result: StatsResult, current: str) -> tuple[str, str]:
+    if current == ServerStatus.DRAINING:
+        return current, "Drained by an operator." if result.ok else result.error[:255]
+    if result.ok:
+        return ServerStatus.ONLINE, ""
+    if result.reachable:
+        return ServerStatus.DEGRADED, result.error[:255]
+    return ServerStatus.OFFLINE, result.error[:255]
+
+
+def servers_poll(*, server_ids: list[int] | None = None, now: datetime | None = None) -> dict[str, str]:
+    """Ask every agent for fresh stats (in parallel), update status, last seen, capacity and history.
+
+    Returns {server name: new status}. Fresh answers also refill the stats cache.
+    """
+    now = now or timezone.now()
+    servers = list(Server.objects.all() if server_ids is None else Server.objects.filter(pk__in=server_ids))
+    results = servers_stats_fetch(servers, use_cache=False)
+    outcome = {}
+    for server in servers:
+        result = results[server.pk]
+        status, detail = _status_for(result, server.status)
+        with transaction.atomic():
+            update: dict[str, Any] = {"status": status, "status_detail": detail}
+            if result.ok:
+                stats = result.stats
+                update.update(
+                    last_seen=now,
+                    cpu_count=stats["cpu_count"],
+                    memory_total=stats["memory_total"],
+                    disk_total=stats["disk_total"],
+                    gpu_count=stats["gpu_count"],
+                )
+                ServerStats.objects.create(
+                    server=server,
+                    at=now,
+                    **{
+                        k: stats[k]
+                        for k in (
+                            "cpu_percent",
+                            "load1",
+                            "memory_used",
+                            "memory_total",
+                            "disk_used",
+                            "disk_total",
+                            "gpu_count",
+                            "gpu_util_percent",
+                            "containers_running",
+                            "containers_total",
+                        )
+                    },
+                )
+            elif result.reachable:
+                update["last_seen"] = now
+            # A conditional update: an operator's drain in the meantime is not overwritten.
+            queryset = Server.objects.filter(pk=server.pk)
+            if status != ServerStatus.DRAINING:
+                queryset = queryset.exclude(status=ServerStatus.DRAINING)
+            queryset.update(**update, updated_at=now)
+            if server.status != status:
+                logger.info("Server {} is now {} {}", server.name, status, detail)
+        outcome[server.name] = status
+    return outcome
+
+
+def server_stats_prune(*, now: datetime | None = None) -> int:
+    """Delete stats history older than SERVER_STATS_RETENTION_DAYS; returns the number of rows."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SERVER_STATS_RETENTION_DAYS)
+    deleted, _ = ServerStats.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
+# --- SSH operator actions --------------------------------------------------------------
+def _ssh_target(server: Server, *, with_fingerprint: bool = True) -> SSHTarget:
+    if not server.ssh_user:
+        raise ValidationFailed(f"No SSH user is set for {server.name}.")
+    return SSHTarget(
+        name=server.name,
+        host=server.address,
+        port=server.ssh_port,
+        user=server.ssh_user,
+        fingerprint=server.ssh_host_key_fingerprint if with_fingerprint else "",
+        private_key=server.ssh_private_key,
+        password=server.ssh_password,
+    )
+
+
+def _ssh_run(*, actor: Any, server: Server, action: str, command: str, source: str) -> CommandResult:
+    """Run one command over SSH and audit it, whether it worked or not."""
+    _require_manage(actor)
+    target = _ssh_target(server)
+    try:
+        with SSHSession(target, connect_timeout=settings.SSH_CONNECT_TIMEOUT) as session:
+            result = session.run(command, timeout=settings.SSH_COMMAND_TIMEOUT)
+    except Exception as exc:
+        audit_log_record(
+            action=action,
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            level=LogLevel.ERROR,
+            details={"command": command, "error": str(exc)[:500]},
+        )
+        raise
+    audit_log_record(
+        action=action,
+        actor=actor,
+        target=server,
+        server_id=server.pk,
+        source=source,
+        level=LogLevel.INFO if result.exit_status == 0 else LogLevel.WARNING,
+        details={"command": command, "exit_status": result.exit_status, "elapsed_ms": result.elapsed_ms},
+    )
+    return result
+
+
+def server_ssh_check(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+    return _ssh_run(actor=actor, server=server, action="server_ssh_check", command="true", source=source)
+
+
+def server_ssh_diagnose(*, actor: Any, server: Server, check: str, source: str = "api") -> CommandResult:
+    if check not in DIAGNOSTICS:
+        raise ValidationFailed(f"check: choose one of {', '.join(sorted(DIAGNOSTICS))}.")
+    return _ssh_run(
+        actor=actor, server=server, action="server_ssh_diagnose", command=DIAGNOSTICS[check], source=source
+    )
+
+
+def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+    result = _ssh_run(
+        actor=actor,
+        server=server,
+        action="server_agent_restart",
+        command=settings.SSH_AGENT_RESTART_COMMAND,
+        source=source,
+    )
+    _invalidate_stats(server.pk)
+    return result
+
+
+def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+    if not settings.SSH_AGENT_INSTALL_COMMAND:
+        raise ValidationFailed("SSH_AGENT_INSTALL_COMMAND is not configured.")
+    return _ssh_run(
+        actor=actor,
+        server=server,
+        action="server_agent_install",
+        command=settings.SSH_AGENT_INSTALL_COMMAND,
+        source=source,
+    )
+
+
+def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", source: str = "api") -> Server:
+    """Pin the host key the server presents now. With `expected`, only if it matches (no blind trust)."""
+    _require_manage(actor)
+    expected = validate_fingerprint(expected)
+    presented = fetch_host_key_fingerprint(
+        _ssh_target(server, with_fingerprint=False), timeout=settings.SSH_CONNECT_TIMEOUT
+    )
+    if expected and expected != presented:
+        audit_log_record(
+            action="server_ssh_host_key_refused",
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            level=LogLevel.WARNING,
+            details={"expected": expected, "presented": presented},
+        )
+        raise Conflict(f"{server.name} presents {presented}, not the expected {expected}; nothing pinned.")
+    previous = server.ssh_host_key_fingerprint
+    with transaction.atomic():
+        Server.objects.filter(pk=server.pk).update(ssh_host_key_fingerprint=presented)
+        server.ssh_host_key_fingerprint = presented
+        audit_log_record(
+            action="server_ssh_host_key_pinned",
+            actor=actor,
+            target=server,
+            server_id=server.pk,
+            source=source,
+            level=LogLevel.WARNING if previous and previous != presented else LogLevel.INFO,
+            details={"previous": previous, "pinned": presented, "checked_against_expected": bool(expected)},
+        )
+    return server
+
+
+# --- traffic ---------------------------------------------------------------------------
+def traffic_rollup(*, now: datetime | None = None) -> int:
+    """Write the cached counters into hourly rows (idempotent: a row holds its hour's totals).
+
+    Finished hours are dropped from the cache once written; the current hour is
+    written as it stands and rewritten on the next run.
+    """
+    now = now or timezone.now()
+    current = traffic.hour_start(now)
+    written = 0
+    for hour in traffic.pending_hours():
+        rows = traffic.read_hour(hour)
+        with transaction.atomic():
+            for key, figures in rows.items():
+                TrafficHourly.objects.update_or_create(
+                    hour=hour,
+                    route=key.route,
+                    method=key.method,
+                    status_class=key.status_class,
+                    defaults=figures,
+                )
+                written += 1
+        if hour < current:
+            traffic.forget_hour(hour)
+    cutoff = now - timedelta(days=settings.TRAFFIC_RETENTION_DAYS)
+    TrafficHourly.objects.filter(hour__lt=cutoff).delete()
+    return written
