@@ -65,3 +65,18 @@ class RequirePermission(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return user_has_permission(request.user, self.perm)
+
+
+class ActionPermissionMixin:
+    """Viewsets name the matrix permission of each action in `action_permissions`.
+
+    An action missing from the table (DRF's own `metadata`, say) needs
+    `default_action_permission`, so a new action is never left open by accident.
+    """
+
+    action_permissions: dict[str, str] = {}
+    default_action_permission: str = "manage_users"
+
+    def get_permissions(self) -> list[BasePermission]:
+        action = getattr(self, "action", None)
+        return [RequirePermission(self.action_permissions.get(action, self.default_action_permission))]

@@ -53,9 +53,10 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     logger.remove()
     logger.configure(patcher=_add_request_id)
     if json:
-        logger.add(sys.stderr, level=level, serialize=True)
+        logger.add(sys.stderr, level=level, serialize=True, diagnose=False)
     else:
-        logger.add(sys.stderr, level=level, format=_TEXT_FORMAT, colorize=False)
+        # diagnose=False: tracebacks must not print variable values (they may hold secrets).
+        logger.add(sys.stderr, level=level, format=_TEXT_FORMAT, colorize=False, diagnose=False)
     logging.basicConfig(handlers=[InterceptHandler()], level=level, force=True)
     for name in ("django", "django.request", "django.server", "celery", "gunicorn.error"):
         std = logging.getLogger(name)

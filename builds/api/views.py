@@ -5,10 +5,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 
-from accounts.permissions import RequirePermission
+from accounts.permissions import ActionPermissionMixin
 from builds import uploads
 from builds.models import UploadStatus
 from builds.selectors import upload_list
@@ -19,7 +18,9 @@ from mgmt.exceptions import Conflict, ValidationFailed
 from .serializers import UploadFinishSerializer, UploadSerializer, UploadStartSerializer
 
 
-class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class UploadViewSet(
+    ActionPermissionMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Guest OS uploads: start, send chunks at offsets, finish with a SHA-256; list, download, delete."""
 
     serializer_class = UploadSerializer
@@ -34,11 +35,7 @@ class UploadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         "destroy": "delete_upload",
     }
 
-    def get_permissions(self):
-        return [
-            IsAuthenticated(),
-            RequirePermission(self.action_permissions.get(self.action, "delete_upload")),
-        ]
+    default_action_permission = "delete_upload"
 
     def get_queryset(self):
         return upload_list()

@@ -1,11 +1,12 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
+
+from mgmt.api.routers import OptionalSlashRouter
 
 from .views import ServerViewSet, TrafficView
 
 app_name = "servers"
 
-router = SimpleRouter(trailing_slash=False)
+router = OptionalSlashRouter()
 router.register("servers", ServerViewSet, basename="server")
 
 urlpatterns = [

@@ -10,7 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from accounts.permissions import RequirePermission
+from accounts.permissions import ActionPermissionMixin, RequirePermission
 from mgmt.api.renderers import APIResponse
 
 from .. import selectors, services
@@ -36,12 +36,12 @@ _ACTION_PERMISSIONS = {
 }
 
 
-class ServerViewSet(viewsets.GenericViewSet):
+class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     queryset = Server.objects.all()
     serializer_class = s.ServerOutput
 
-    def get_permissions(self) -> list:
-        return [RequirePermission(_ACTION_PERMISSIONS.get(self.action, "manage_servers"))]
+    action_permissions = _ACTION_PERMISSIONS
+    default_action_permission = "manage_servers"
 
     def _out(self, server: Server, *, live: bool = True) -> dict:
         context = (
