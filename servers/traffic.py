@@ -255,7 +255,7 @@ def route_of(request: HttpRequest) -> str:
     if match.url_name is None and match.route == "^api/":
         return UNMATCHED  # the catch-all 404 of unknown API paths
     route = _NAMED_GROUP_RE.sub(r"<\1>", match.route).replace("^", "").replace("$", "")
-    return "/" + route
+    return "/" + route.replace("/?", "")  # routers' optional trailing slash
 
 
 class TrafficMiddleware:
