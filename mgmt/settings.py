@@ -272,6 +272,8 @@ CONFIG_REQUIRED_VARIABLES = [
     "WORKDIR_TEMPLATE",
     "NGINX_ROUTES_DIR",
 ]
+# Image of new workspaces when the admins' allowed-images list is empty.
+WORKSPACE_DEFAULT_IMAGE = env.str("WORKSPACE_DEFAULT_IMAGE", default="mgmt-test/workspace:latest")
 # Registries on loopback/link-local addresses are refused unless an admin allows them.
 REGISTRY_ALLOW_LOCAL_TARGETS = env.bool("REGISTRY_ALLOW_LOCAL_TARGETS", default=False)
 # Guest OS uploads: where they are kept, how big they may be, which kinds are accepted.

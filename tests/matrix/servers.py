@@ -38,7 +38,7 @@ ROWS = [
     _on_server("servers:server-drain", "POST", admin_only()),
     _on_server("servers:server-undrain", "POST", admin_only()),
     _on_server("servers:server-refresh", "POST", admin_only()),
-    # No SSH credentials or pinned key on this host: the admin hears what is missing (400) after the role check.
+    # No SSH credentials on this host: after the role check the admin hears what is missing (400).
     _on_server("servers:server-ssh-check", "POST", admin_only(400)),
     _on_server("servers:server-ssh-diagnose", "POST", admin_only(400), data=lambda ctx: {"check": "uptime"}),
     _on_server(
