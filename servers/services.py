@@ -132,6 +132,15 @@ def _invalidate_stats(server_id: int) -> None:
 
 
 # --- register, update, drain, delete ----------------------------------------------------
+def _ensure_unique(*, name: str, address: str, agent_port: int, exclude_pk: int | None = None) -> None:
+    """One server per name and one per agent address; a clash is a clear 409."""
+    others = Server.objects.exclude(pk=exclude_pk) if exclude_pk else Server.objects.all()
+    if others.filter(name=name).exists():
+        raise Conflict(f"A server named {name!r} is already registered.")
+    if others.filter(address=address, agent_port=agent_port).exists():
+        raise Conflict(f"An agent at {address}:{agent_port} is already registered.")
+
+
 @transaction.atomic
 def server_register(
     *,
@@ -167,10 +176,7 @@ def server_register(
             "labels": labels or {},
         }
     )
-    if Server.objects.filter(name=fields["name"]).exists():
-        raise Conflict(f"A server named {fields['name']!r} is already registered.")
-    if Server.objects.filter(address=fields["address"], agent_port=fields["agent_port"]).exists():
-        raise Conflict(f"An agent at {fields['address']}:{fields['agent_port']} is already registered.")
+    _ensure_unique(name=fields["name"], address=fields["address"], agent_port=fields["agent_port"])
     server = Server.objects.create(**fields)
     audit_log_record(
         action="server_registered",
@@ -193,11 +199,12 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
     changes = {k: v for k, v in changes.items() if not (k in _SECRET_FIELDS and v in ("", None))}
     clean = _validated(changes)
     server = Server.objects.select_for_update().get(pk=server.pk)
-    if "name" in clean and Server.objects.filter(name=clean["name"]).exclude(pk=server.pk).exists():
-        raise Conflict(f"A server named {clean['name']!r} is already registered.")
-    address, port = clean.get("address", server.address), clean.get("agent_port", server.agent_port)
-    if Server.objects.filter(address=address, agent_port=port).exclude(pk=server.pk).exists():
-        raise Conflict(f"An agent at {address}:{port} is already registered.")
+    _ensure_unique(
+        name=clean.get("name", server.name),
+        address=clean.get("address", server.address),
+        agent_port=clean.get("agent_port", server.agent_port),
+        exclude_pk=server.pk,
+    )
     changed = []
     for key, value in clean.items():
         if getattr(server, key) != value:
