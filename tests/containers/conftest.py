@@ -29,8 +29,8 @@ def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
 
 @pytest.fixture
 def stack(
-    transactional_db, live_server, workspace_dirs, agent_factory, tmp_path, settings
-) -> Iterator[Stack]:  # noqa: F811
+    transactional_db, live_server, workspace_dirs, agent_factory, tmp_path, settings  # noqa: F811
+) -> Iterator[Stack]:
     require_docker()
     agent = agent_factory(workspace_root=workspace_dirs["deploy"])
     proxy = NginxProcess.start(tmp_path / "nginx", backend=live_server.url.removeprefix("http://"))
