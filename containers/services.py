@@ -478,6 +478,11 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
 
     if user.pk == actor.pk:
         raise Conflict("You cannot delete your own account.")
+    if (
+        user.is_admin
+        and not User.objects.filter(user_type=user.user_type, is_active=True).exclude(pk=user.pk).exists()
+    ):
+        raise Conflict("This is the last active admin and cannot be deleted.")
     if not Workspace.objects.filter(owner=user).exists():
         if delete_folder:
             folders.folder_delete(username=user.username)
