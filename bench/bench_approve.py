@@ -40,7 +40,7 @@ from tests.agent_process import free_port, start_agent  # noqa: E402
 PASSWORD = "bench-password-correct-horse-42"
 
 
-def wait_ok(url: str, cookies: dict | None = None, timeout: float = 180) -> None:
+def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -171,6 +171,7 @@ def main() -> None:
 
         from accounts.models import User
         from accounts.services import session_create
+        from containers.models import Workspace
         from servers.models import Server, ServerStatus
         from tests.factories import UserFactory
 
@@ -193,14 +194,19 @@ def main() -> None:
                 u.pk: session_create(user=u)[1] for u in User.objects.filter(pk__in=[u.pk for u in users])
             }
 
-            def approve_one(user, tokens=tokens) -> float:
+            failed: list[str] = []
+
+            def approve_one(user, tokens=tokens, failed=failed) -> float:
                 started = time.perf_counter()
                 answer = requests.post(
                     f"{edge}/api/admin/users/{user.pk}/approve", json={"memory": "256m", "cpu": 0.5},
                     headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
                 )  # fmt: skip
                 answer.raise_for_status()
-                wait_ok(f"{edge}/{user.username}/vscode/", cookies={"mgmt_token": tokens[user.pk]})
+                try:
+                    wait_ok(f"{edge}/{user.username}/vscode/", cookies={"mgmt_token": tokens[user.pk]})
+                except TimeoutError:
+                    failed.append(user.username)
                 return time.perf_counter() - started
 
             started = time.perf_counter()
@@ -223,6 +229,11 @@ def main() -> None:
                 f"{pm / fm:>6.1f}x {platform_wall / floor_wall:>5.1f}x",
                 flush=True,
             )
+            if failed:
+                reasons = Workspace.objects.filter(owner__username__in=failed).values_list(
+                    "status_reason", flat=True
+                )
+                print(f"     {len(failed)} of {count} never answered: {sorted(set(reasons))}", flush=True)
     finally:
         for process in reversed(processes):
             stop(process)

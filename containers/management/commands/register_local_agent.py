@@ -1,6 +1,6 @@
 """Register the single-machine stack's agent as a server and poll it (used by `make run`).
 
-    manage.py register_local_agent --port 5005 --secret-env AGENT_SECRET
+manage.py register_local_agent --port 5005 --secret-env AGENT_SECRET
 """
 
 from __future__ import annotations
