@@ -235,6 +235,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {"WorkspaceStatusEnum": "containers.models.WorkspaceStatus"},
 }
 
 # --- i18n, static -----------------------------------------------------------
