@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 import requests
@@ -109,12 +109,14 @@ class AgentClient:
         path: str,
         *,
         query: dict[str, Any] | list[tuple[str, str]] | None = None,
-        body: bytes = b"",
+        body: bytes | IO[bytes] = b"",
         content_type: str | None = None,
         stream: bool = False,
         read_timeout: float | None = None,
         signed: bool = True,
+        body_sha256: str | None = None,
     ) -> requests.Response:
+        """`body` may be an open file (sent as it is read) when `body_sha256` is its checksum."""
         path_with_query = path + ("?" + urlencode(query) if query else "")
         url = self.target.base_url + path_with_query
         attempts = 1 + (self.RETRIES if method in self.IDEMPOTENT else 0)
@@ -124,7 +126,12 @@ class AgentClient:
             if content_type:
                 headers["Content-Type"] = content_type
             if signed:
-                headers.update(sign_headers(self.target.secret, method, path_with_query, body))
+                if body_sha256 is not None:
+                    headers.update(
+                        sign_headers(self.target.secret, method, path_with_query, body_sha256=body_sha256)
+                    )
+                else:
+                    headers.update(sign_headers(self.target.secret, method, path_with_query, body))
             try:
                 response = self.session.request(
                     method,
@@ -302,7 +309,21 @@ class AgentClient:
         query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
         return self._json_raw("POST", "/api/images/import", rootfs_tar, query)
 
-    def _json_raw(self, method: str, path: str, body: bytes, query: list[tuple[str, str]]) -> Any:
+    def import_image_file(
+        self, *, fileobj: IO[bytes], sha256: str, tag: str, changes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Like `import_image`, streaming an open (possibly large) file whose SHA-256 is known."""
+        query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
+        return self._json_raw("POST", "/api/images/import", fileobj, query, body_sha256=sha256)
+
+    def _json_raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | IO[bytes],
+        query: list[tuple[str, str]],
+        body_sha256: str | None = None,
+    ) -> Any:
         response = self._send(
             method,
             path,
@@ -310,6 +331,7 @@ class AgentClient:
             body=body,
             content_type="application/x-tar",
             read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+            body_sha256=body_sha256,
         )
         document = response.json()
         return document.get("data", document) if isinstance(document, dict) else document
