@@ -198,3 +198,6 @@ class BuildLogLine(models.Model):
     class Meta:
         ordering = ["build", "number"]
         constraints = [models.UniqueConstraint(fields=["build", "number"], name="build_log_line_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.build_id}:{self.number}"

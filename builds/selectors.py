@@ -31,4 +31,6 @@ def build_log_since(*, build: Build, since: int = 0, limit: int = 5000) -> dict[
 
 
 def build_log_text(*, build: Build) -> str:
-    return "\n".join(BuildLogLine.objects.filter(build=build).order_by("number").values_list("text", flat=True))
+    return "\n".join(
+        BuildLogLine.objects.filter(build=build).order_by("number").values_list("text", flat=True)
+    )

@@ -244,7 +244,8 @@ def build_log_append(*, build_id: int, lines: list[str]) -> None:
     with transaction.atomic():
         start = Build.objects.select_for_update().values_list("log_lines", flat=True).get(pk=build_id)
         BuildLogLine.objects.bulk_create(
-            BuildLogLine(build_id=build_id, number=start + i, text=line[:_LINE_MAX]) for i, line in enumerate(lines)
+            BuildLogLine(build_id=build_id, number=start + i, text=line[:_LINE_MAX])
+            for i, line in enumerate(lines)
         )
         Build.objects.filter(pk=build_id).update(log_lines=F("log_lines") + len(lines))
 
@@ -324,7 +325,10 @@ def builds_fail_abandoned(*, now: Any = None) -> int:
             if _move(pk, BuildStatus.FAILED, reason=reason, finished_at=now):
                 build_log_append(build_id=pk, lines=[f"ERROR: {reason}"])
                 audit_log_record(
-                    action="build.fail", target=Build.objects.get(pk=pk), source="task", details={"reason": reason}
+                    action="build.fail",
+                    target=Build.objects.get(pk=pk),
+                    source="task",
+                    details={"reason": reason},
                 )
                 count += 1
     return count

@@ -115,7 +115,9 @@ def images_overview(servers: Iterable[Server], *, image: str = "") -> dict[str, 
                     results.append(future.result())
                 else:
                     results.append(
-                        HostImages(server.pk, server.name, False, f"Agent on {server.name} did not answer in time.")
+                        HostImages(
+                            server.pk, server.name, False, f"Agent on {server.name} did not answer in time."
+                        )
                     )
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

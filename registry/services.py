@@ -104,9 +104,7 @@ def registry_update(
 
 @transaction.atomic
 def registry_delete(*, actor: Any, registry: Registry) -> None:
-    audit_log_record(
-        action="registry.delete", actor=actor, target=registry, details={"name": registry.name}
-    )
+    audit_log_record(action="registry.delete", actor=actor, target=registry, details={"name": registry.name})
     registry.delete()
 
 
@@ -133,7 +131,9 @@ def _check_ref(name: str) -> None:
 
 
 @transaction.atomic
-def allowed_image_create(*, actor: Any, name: str, description: str = "", is_default: bool = False) -> AllowedImage:
+def allowed_image_create(
+    *, actor: Any, name: str, description: str = "", is_default: bool = False
+) -> AllowedImage:
     _check_ref(name)
     if AllowedImage.objects.filter(name=name).exists():
         raise ValidationFailed(f"name: {name} is on the list already.")
@@ -141,7 +141,10 @@ def allowed_image_create(*, actor: Any, name: str, description: str = "", is_def
     if is_default:
         _clear_other_defaults(AllowedImage, image.pk)
     audit_log_record(
-        action="allowed_image.create", actor=actor, target=image, details={"name": name, "is_default": is_default}
+        action="allowed_image.create",
+        actor=actor,
+        target=image,
+        details={"name": name, "is_default": is_default},
     )
     return image
 
