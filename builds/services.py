@@ -327,7 +327,7 @@ def builds_fail_abandoned(*, now: Any = None) -> int:
                 audit_log_record(
                     action="build.fail",
                     target=Build.objects.get(pk=pk),
-                    source="task",
+                    source="celery",
                     details={"reason": reason},
                 )
                 count += 1
@@ -377,7 +377,7 @@ def _fail(build: Build, log: _LogWriter, reason: str) -> None:
             audit_log_record(
                 action="build.fail",
                 target=build,
-                source="task",
+                source="celery",
                 server_id=build.server_id,
                 details={"reference": build.reference, "reason": reason[:500]},
             )
@@ -419,7 +419,7 @@ def _run_steps(build: Build, log: _LogWriter) -> None:
         audit_log_record(
             action="build.succeed",
             target=build,
-            source="task",
+            source="celery",
             server_id=build.server_id,
             details={"reference": build.reference, "image_id": image_id, "digest": digest},
         )
