@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -160,13 +160,14 @@ class ServerImagesView(APIView):
     def get_permissions(self):
         return [RequirePermission("delete_image" if self.request.method == "DELETE" else "view_images")]
 
-    @extend_schema(parameters=[OpenApiParameter("refresh", bool)])
+    @extend_schema(parameters=[OpenApiParameter("refresh", bool)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, server_id: int) -> APIResponse:
         refresh = request.query_params.get("refresh") in ("1", "true")
         return APIResponse(selectors.server_images(_server(server_id), use_cache=not refresh))
 
     @extend_schema(
-        parameters=[OpenApiParameter("image", str, required=True), OpenApiParameter("force", bool)]
+        parameters=[OpenApiParameter("image", str, required=True), OpenApiParameter("force", bool)],
+        responses=OpenApiTypes.OBJECT,
     )
     def delete(self, request: Request, server_id: int) -> APIResponse:
         query = s.ImageQuery(data=request.query_params)
@@ -182,7 +183,7 @@ class ServerImagePullView(APIView):
 
     permission_classes = [RequirePermission("build_images")]
 
-    @extend_schema(request=s.PullInput)
+    @extend_schema(request=s.PullInput, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, server_id: int) -> APIResponse:
         data = s.PullInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -197,7 +198,7 @@ class ImagesOverviewView(APIView):
 
     permission_classes = [RequirePermission("view_images")]
 
-    @extend_schema(parameters=[OpenApiParameter("image", str)])
+    @extend_schema(parameters=[OpenApiParameter("image", str)], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> APIResponse:
         query = s.OverviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
