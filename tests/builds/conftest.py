@@ -31,7 +31,8 @@ def build_settings(settings, tmp_path: Path) -> None:
     settings.UPLOAD_ROOT = str(tmp_path / "uploads")
     settings.UPLOAD_CHUNK_MAX_BYTES = 1024 * 1024
     settings.BUILD_HEARTBEAT_SECONDS = 0.3
-    cache.clear()
+    # Cached image lists start empty; only this run's key prefix is touched (never the broker's keys).
+    cache.delete_pattern("registry:*") if hasattr(cache, "delete_pattern") else cache.clear()
 
 
 @pytest.fixture
