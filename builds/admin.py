@@ -59,6 +59,9 @@ class BuildAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Build._meta.fields] + ["live_log"]
     actions = ["cancel_builds"]
 
+    def get_queryset(self, request):
+        return Build.objects.visible_to(request.user)  # a qvp: their projects' and own builds
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False  # builds are queued through the API
 

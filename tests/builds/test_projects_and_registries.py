@@ -119,3 +119,34 @@ def test_allowed_images_keep_at_most_one_default(client_as):
     bad = api.post("/api/allowed-images", {"name": "../etc:1"}, format="json")
     assert bad.status_code == 400
     assert api.delete(f"/api/allowed-images/{b['id']}").status_code == 200
+
+
+def test_admin_lists_builds_and_shows_the_live_log(client, host):
+    from builds.services import build_log_append
+
+    admin = UserFactory(admin=True)
+    client.force_login(admin)
+    build = _build(None, admin, "admin-view", host)
+    Build.objects.filter(pk=build.pk).update(status="running")
+    build_log_append(build_id=build.pk, lines=["Step 1/2 : FROM base", "<script>alert(1)</script>"])
+    listing = client.get("/admin/builds/build/")
+    assert listing.status_code == 200 and "team/admin-view:latest" in listing.content.decode()
+    page = client.get(f"/admin/builds/build/{build.pk}/change/").content.decode()
+    assert "Step 1/2 : FROM base" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # log text is escaped
+    assert "location.reload()" in page  # reloads while the build runs
+    Build.objects.filter(pk=build.pk).update(status="succeeded")
+    assert "location.reload()" not in client.get(f"/admin/builds/build/{build.pk}/change/").content.decode()
+
+    registry = Registry.objects.create(name="adm", url="https://192.0.2.3", password="very-secret-token")
+    form = client.get(f"/admin/registry/registry/{registry.pk}/change/").content.decode()
+    assert "very-secret-token" not in form
+
+
+def test_a_qvp_sees_only_their_builds_in_the_admin(client, host):
+    admin, qvp = UserFactory(admin=True), UserFactory(qvp=True)
+    theirs, other = _build(None, qvp, "qvp-own", host), _build(None, admin, "admins-own", host)
+    client.force_login(qvp)
+    assert client.get(f"/admin/builds/build/{theirs.pk}/change/").status_code == 200
+    assert client.get(f"/admin/builds/build/{other.pk}/change/").status_code == 302  # "does not exist"
+    assert "team/admins-own" not in client.get("/admin/builds/build/").content.decode()
