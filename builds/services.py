@@ -258,9 +258,10 @@ class _Stopped(Exception):
 class _Heartbeat(threading.Thread):
     """Marks the build alive every BUILD_HEARTBEAT_SECONDS; notices a cancel or a sweep."""
 
-    def __init__(self, build_id: int) -> None:
+    def __init__(self, build_id: int, client: AgentClient | None = None) -> None:
         super().__init__(name=f"build-{build_id}-heartbeat", daemon=True)
         self.build_id = build_id
+        self.client = client
         self.finished = threading.Event()
         self.stopped = threading.Event()
 
@@ -272,6 +273,8 @@ class _Heartbeat(threading.Thread):
                 )
                 if not alive:
                     self.stopped.set()
+                    if self.client is not None:
+                        self.client.abort_streams()  # even a step that prints nothing stops now
                     return
         except Exception as exc:  # the database went away: the sweep will judge the build
             logger.warning("Heartbeat of build {} failed: {!r}", self.build_id, exc)
@@ -344,15 +347,19 @@ def build_run(*, build_id: int, worker: str = "") -> Build | None:
     if not claimed:
         return None
     build = Build.objects.select_related("server", "registry", "base_upload").get(pk=build_id)
-    heartbeat = _Heartbeat(build_id)
+    client = AgentClient.for_server(build.server) if build.server else None
+    heartbeat = _Heartbeat(build_id, client)
     heartbeat.start()
     log = _LogWriter(build_id, heartbeat)
     try:
-        _run_steps(build, log)
+        _run_steps(build, client, log)
     except _Stopped:
         log.buffer.append("Stopped: the build was cancelled.")
     except ApplicationError as exc:
-        _fail(build, log, exc.message)
+        if heartbeat.stopped.is_set():  # the stream was cut because the build was cancelled
+            log.buffer.append("Stopped: the build was cancelled.")
+        else:
+            _fail(build, log, exc.message)
     except Exception as exc:  # a bug or an unexpected answer: the build still ends, with the reason
         logger.exception("Build {} failed unexpectedly", build_id)
         _fail(build, log, f"Unexpected error: {type(exc).__name__}.")
@@ -383,10 +390,9 @@ def _fail(build: Build, log: _LogWriter, reason: str) -> None:
             )
 
 
-def _run_steps(build: Build, log: _LogWriter) -> None:
-    if build.server is None:
+def _run_steps(build: Build, client: AgentClient | None, log: _LogWriter) -> None:
+    if build.server is None or client is None:
         raise ValidationFailed("The build's server was removed.")
-    client = AgentClient.for_server(build.server)
     log.add(f"Building {build.reference} on {build.server.name} ({build.get_source_display()}).")
     if build.source == BuildSource.CONTEXT:
         events = client.build_image_from_context(

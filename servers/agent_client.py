@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -97,6 +99,8 @@ class AgentClient:
         self.connect_timeout = settings.AGENT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         self.read_timeout = settings.AGENT_READ_TIMEOUT if read_timeout is None else read_timeout
         self.session = session or _shared_session()
+        self._streams: set[requests.Response] = set()
+        self._streams_lock = threading.Lock()
 
     @classmethod
     def for_server(cls, server: Any, **kwargs: Any) -> AgentClient:
@@ -201,6 +205,8 @@ class AgentClient:
         response = self._send(
             method, path, stream=True, read_timeout=settings.AGENT_STREAM_READ_TIMEOUT, **kwargs
         )
+        with self._streams_lock:
+            self._streams.add(response)
         try:
             for line in response.iter_lines():
                 if not line:
@@ -212,7 +218,24 @@ class AgentClient:
         except requests.RequestException as exc:
             raise AgentUnavailable(f"Agent on {self.target.name} broke off the stream.") from exc
         finally:
+            with self._streams_lock:
+                self._streams.discard(response)
             response.close()
+
+    def abort_streams(self) -> None:
+        """From another thread: end this client's open streams at once, even while nothing arrives.
+
+        Shutting the socket down wakes the reader (it sees the stream end); the agent then
+        loses its client, which makes it drop the Docker call (a build is aborted by dockerd).
+        """
+        with self._streams_lock:
+            responses = list(self._streams)
+        for response in responses:
+            connection = getattr(response.raw, "connection", None)
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # --- endpoints ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:

@@ -249,6 +249,44 @@ def test_the_same_build_task_run_twice_builds_once(server, unique, created_image
     assert log_of(build).count("Building ") == 1
 
 
+def remove_build_layers(marker: str) -> None:
+    """Remove the intermediate images of a test's own build (a step command holds `marker`) and
+    the images built on them (e.g. the LABEL step), children first."""
+    ids = list(
+        dict.fromkeys(
+            subprocess.run(
+                ["docker", "images", "-a", "-q", "--no-trunc"], capture_output=True, text=True
+            ).stdout.split()
+        )
+    )
+    if not ids:
+        return
+    fmt = "{{.Id}}|{{.Parent}}|{{.ContainerConfig.Cmd}}"
+    rows = subprocess.run(
+        ["docker", "image", "inspect", "-f", fmt, *ids], capture_output=True, text=True
+    ).stdout
+    parent_of, ours = {}, set()
+    for row in rows.splitlines():
+        image_id, parent, cmd = [*row.split("|", 2), "", ""][:3]
+        parent_of[image_id] = parent
+        if marker in cmd:
+            ours.add(image_id)
+    changed = True
+    while changed:  # every image that descends from one of ours
+        before = len(ours)
+        ours |= {image_id for image_id, parent in parent_of.items() if parent in ours}
+        changed = len(ours) != before
+
+    def depth(image_id: str) -> int:
+        count = 0
+        while parent_of.get(image_id) in ours:
+            image_id, count = parent_of[image_id], count + 1
+        return count
+
+    for image_id in sorted(ours, key=depth, reverse=True):
+        subprocess.run(["docker", "rmi", image_id], capture_output=True)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_cancel_stops_a_running_build(server, client_as, unique, created_images):
     admin_api = client_as(UserFactory(admin=True))
@@ -259,25 +297,43 @@ def test_cancel_stops_a_running_build(server, client_as, unique, created_images)
         "repository": f"team/cancel-{unique}",
         "tag": "1",
         "source": "dockerfile",
-        "dockerfile": "FROM mgmt-test/base:latest\n" + TICKS.format(n=200),
+        # A step that prints, then stays silent: the cancel must not wait for its next line.
+        "dockerfile": f"FROM mgmt-test/base:latest\nRUN echo start-{unique} && sleep 6 && echo end-{unique}",
     }
-    thread, result = in_thread(admin_api.post, "/api/builds", body, format="json")
-    assert wait_until(
-        lambda: "tick 2" in "".join(BuildLogLine.objects.values_list("text", flat=True)), timeout=30
-    )
-    build = Build.objects.get(repository=f"team/cancel-{unique}")
-    cancelled = admin_api.post(f"/api/builds/{build.pk}/cancel")
-    assert cancelled.status_code == 200, cancelled.json()
-    started = time.monotonic()
-    thread.join(timeout=30)
-    assert not thread.is_alive() and time.monotonic() - started < 10
-    assert result["value"].status_code == 201
-    build.refresh_from_db()
-    assert build.status == BuildStatus.CANCELLED and "Cancelled by" in build.reason
-    assert "tick 199" not in log_of(build)
-    assert admin_api.post(f"/api/builds/{build.pk}/cancel").status_code == 409
-    inspect = subprocess.run(["docker", "image", "inspect", reference], capture_output=True)
-    assert inspect.returncode != 0  # the image was never finished
+    try:
+        thread, result = in_thread(admin_api.post, "/api/builds", body, format="json")
+        assert wait_until(
+            lambda: f"start-{unique}" in "".join(BuildLogLine.objects.values_list("text", flat=True)),
+            timeout=30,
+        )
+        time.sleep(1)  # inside the silent sleep
+        build = Build.objects.get(repository=f"team/cancel-{unique}")
+        cancelled = admin_api.post(f"/api/builds/{build.pk}/cancel")
+        assert cancelled.status_code == 200, cancelled.json()
+        started = time.monotonic()
+        thread.join(timeout=30)
+        assert not thread.is_alive() and time.monotonic() - started < 3  # not after the sleep
+        assert result["value"].status_code == 201
+        build.refresh_from_db()
+        assert build.status == BuildStatus.CANCELLED and "Cancelled by" in build.reason
+        assert log_of(build).endswith("Stopped: the build was cancelled.")
+        assert f"end-{unique}" not in log_of(build).splitlines()
+        assert admin_api.post(f"/api/builds/{build.pk}/cancel").status_code == 409
+
+        def build_container_gone() -> bool:
+            listed = subprocess.run(
+                ["docker", "ps", "--no-trunc", "--format", "{{.Command}}"], capture_output=True, text=True
+            ).stdout
+            return unique not in listed
+
+        # On the host the agent notices its lost client when the step prints again and drops the
+        # Docker call; the build never gets its tag.
+        assert wait_until(build_container_gone, timeout=30)
+        time.sleep(1)
+        inspect = subprocess.run(["docker", "image", "inspect", reference], capture_output=True)
+        assert inspect.returncode != 0
+    finally:
+        remove_build_layers(unique)
 
 
 @pytest.mark.django_db
