@@ -24,6 +24,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "delete_server": frozenset({ADMIN}),
     "view_images": frozenset({ADMIN, QVP}),
     "delete_image": frozenset({ADMIN}),
+    "manage_images": frozenset({ADMIN}),  # registries, allowed images, projects
     "build_images": frozenset({ADMIN, QVP}),
     "push_images": frozenset({ADMIN, QVP}),
     "upload_guest_os": frozenset({ADMIN, QVP}),

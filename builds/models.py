@@ -1,11 +1,14 @@
-"""Guest OS uploads (and, later, builds)."""
+"""Guest OS uploads, projects and image builds."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 
 
 class UploadKind(models.TextChoices):
@@ -58,3 +61,143 @@ class GuestUpload(models.Model):
     def stored_name(self) -> str:
         suffix = ".part" if self.status == UploadStatus.UPLOADING else ""
         return f"{self.id.hex}{self.extension}{suffix}"
+
+
+# --- projects ---------------------------------------------------------------------
+PROJECT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class ProjectQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ProjectQuerySet:
+        """Admins see every project; a qvp the projects they are a member of; others none."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.user_type == "admin":
+            return self
+        if user.user_type == "qvp":
+            return self.filter(members=user).distinct()
+        return self.none()
+
+
+class Project(models.Model):
+    """Groups builds and their images; its members (guardian object permissions) see and build in it."""
+
+    name = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[RegexValidator(PROJECT_NAME_RE, "Lower-case letters, digits and '-'.")],
+    )
+    description = models.CharField(max_length=255, blank=True, default="")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("build_in_project", "Can build images in the project")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# --- builds -------------------------------------------------------------------------
+class BuildStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PUSHING = "pushing", "Pushing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_BUILD_STATUSES = (BuildStatus.RUNNING, BuildStatus.PUSHING)
+FINAL_BUILD_STATUSES = (BuildStatus.SUCCEEDED, BuildStatus.FAILED, BuildStatus.CANCELLED)
+
+
+class BuildSource(models.TextChoices):
+    DOCKERFILE = "dockerfile", "Dockerfile text"
+    CONTEXT = "context", "Context archive"
+    UPLOAD = "upload", "Guest OS upload as the base"
+
+
+class BuildQuerySet(models.QuerySet):
+    def visible_to(self, user) -> BuildQuerySet:
+        """Admins see every build; a qvp the builds of their projects and their own; others none."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.user_type == "admin":
+            return self
+        if user.user_type == "qvp":
+            return self.filter(Q(project__members=user) | Q(requested_by=user)).distinct()
+        return self.none()
+
+
+class Build(models.Model):
+    """One image build on a server, optionally pushed to a registry; its log is in BuildLogLine."""
+
+    repository = models.CharField(max_length=200, help_text="Image name without registry, e.g. team/app.")
+    tag = models.CharField(max_length=128, default="latest")
+    reference = models.CharField(
+        max_length=255, help_text="Full reference built and pushed: [registry-host/]repository:tag."
+    )
+    source = models.CharField(max_length=16, choices=BuildSource.choices)
+    dockerfile = models.TextField(blank=True, default="")
+    context_file = models.CharField(
+        max_length=64, blank=True, default="", help_text="Generated name of the stored context archive."
+    )
+    base_upload = models.ForeignKey(
+        GuestUpload, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    server = models.ForeignKey("servers.Server", null=True, on_delete=models.SET_NULL, related_name="builds")
+    registry = models.ForeignKey(
+        "registry.Registry", null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    push = models.BooleanField(default=False)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    status = models.CharField(max_length=16, choices=BuildStatus.choices, default=BuildStatus.QUEUED)
+    reason = models.CharField(max_length=1000, blank=True, default="", help_text="Why it failed or stopped.")
+    image_id = models.CharField(max_length=80, blank=True, default="")
+    digest = models.CharField(max_length=80, blank=True, default="")
+    log_lines = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BuildQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.get_status_display()})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_BUILD_STATUSES
+
+
+class BuildLogLine(models.Model):
+    """One line of a build's output, numbered from 0 so readers can ask for what is new."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="lines")
+    number = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["build", "number"]
+        constraints = [models.UniqueConstraint(fields=["build", "number"], name="build_log_line_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.build_id}:{self.number}"

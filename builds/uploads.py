@@ -167,3 +167,58 @@ def upload_delete(*, upload: GuestUpload, actor: Any) -> None:
     )
     upload.delete()
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+
+
+# --- a root file system upload as an image --------------------------------------------------
+def upload_base_reference(upload: GuestUpload) -> str:
+    """The image a rootfs upload becomes on a host: named by its id, tagged by its checksum."""
+    return f"guest-os/{upload.id.hex}:{upload.sha256[:16]}"
+
+
+def _check_importable(upload: GuestUpload) -> None:
+    if upload.status != UploadStatus.COMPLETE:
+        raise Conflict("The upload is not complete yet.")
+    if upload.kind != UploadKind.ROOTFS:
+        raise ValidationFailed("Only a root file system tarball can become an image.")
+
+
+def upload_import(
+    *, actor: Any, upload: GuestUpload, server: Any, tag: str = "", changes: list[str] | None = None
+) -> dict[str, Any]:
+    """Import a finished rootfs upload as an image on `server` (streamed to the agent, checksum-signed)."""
+    from registry.models import validate_image_ref
+    from registry.selectors import server_images_forget
+    from servers.agent_client import AgentClient
+
+    _check_importable(upload)
+    tag = tag or upload_base_reference(upload)
+    try:
+        validate_image_ref(tag)
+    except Exception as exc:
+        raise ValidationFailed(f"tag: {tag!r} is not an image reference like team/image:tag.") from exc
+    with open(upload_file_path(upload), "rb") as handle:
+        image = AgentClient.for_server(server).import_image_file(
+            fileobj=handle, sha256=upload.sha256, tag=tag, changes=changes
+        )
+    server_images_forget(server)
+    audit_log_record(
+        action="upload.import",
+        actor=actor,
+        target=upload,
+        server_id=server.pk,
+        details={"tag": tag, "server": server.name, "image_id": image.get("id")},
+    )
+    return image
+
+
+def upload_image_ensure(*, upload: GuestUpload, server: Any, tag: str) -> None:
+    """Import the upload on `server` as `tag` unless that image is there already (builds reuse it)."""
+    from servers.agent_client import AgentClient, AgentError
+
+    try:
+        AgentClient.for_server(server).get_image(tag)
+        return
+    except AgentError as exc:
+        if exc.agent_status != 404:
+            raise
+    upload_import(actor=None, upload=upload, server=server, tag=tag, changes=['CMD ["/bin/sh"]'])

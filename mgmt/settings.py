@@ -147,6 +147,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_TASK_ROUTES = {
     "containers.tasks.routes_*": {"queue": "edge"},
     "containers.tasks.workspace_*": {"queue": "provisioning"},
+    "builds.tasks.build_run_task": {"queue": "builds"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -289,6 +290,13 @@ UPLOAD_ROOT = env.str("UPLOAD_ROOT", default=str(BASE_DIR / "var" / "uploads"))
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024**3)
 UPLOAD_CHUNK_MAX_BYTES = env.int("UPLOAD_CHUNK_MAX_BYTES", default=64 * 1024**2)
 UPLOAD_ALLOWED_KINDS = env.list("UPLOAD_ALLOWED_KINDS", default=["rootfs", "iso", "disk"])
+# Images on a host: seconds an agent's image list is reused.
+SERVER_IMAGES_TTL = env.int("SERVER_IMAGES_TTL", default=15)
+# Builds: largest context archive accepted, heartbeat interval, and the silence after which a
+# running build counts as abandoned by a dead worker (longer than the agent's stream read timeout).
+BUILD_CONTEXT_MAX_BYTES = env.int("BUILD_CONTEXT_MAX_BYTES", default=200 * 1024**2)
+BUILD_HEARTBEAT_SECONDS = env.float("BUILD_HEARTBEAT_SECONDS", default=5.0)
+BUILD_STALE_SECONDS = env.int("BUILD_STALE_SECONDS", default=120)
 # Label prefix on everything the platform creates on a Docker host.
 PLATFORM_LABEL_PREFIX = env.str("PLATFORM_LABEL_PREFIX", default="mgmt")
 
@@ -339,6 +347,10 @@ CELERY_BEAT_SCHEDULE.update(
         "servers-rollup-traffic": {
             "task": "servers.tasks.rollup_traffic",
             "schedule": 300.0,
+        },
+        "builds-fail-abandoned": {
+            "task": "builds.tasks.builds_fail_abandoned_task",
+            "schedule": 60.0,
         },
     }
 )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from mgmt.crypto import EncryptedTextField
 
 # An image reference as Docker accepts it: [registry[:port]/]name[/name…][:tag] (no digests here).
 IMAGE_REF_RE = re.compile(
@@ -35,3 +38,49 @@ class AllowedImage(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RegistryQuerySet(models.QuerySet):
+    def default(self) -> Registry | None:
+        return self.filter(is_default=True).first()
+
+
+class Registry(models.Model):
+    """A Docker registry that builds push to and hosts pull from (Registry HTTP API v2).
+
+    The password (or token) is encrypted at rest and never leaves the platform
+    except towards the registry itself and, for a pull or push, the agent.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    url = models.CharField(max_length=255, help_text="scheme://host[:port], validated by the service.")
+    username = models.CharField(max_length=255, blank=True, default="")
+    password = EncryptedTextField(help_text="Password or token; encrypted at rest, never shown.")
+    is_default = models.BooleanField(
+        default=False, help_text="Used when a build or pull names none. At most one (kept so by the service)."
+    )
+    verify_tls = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RegistryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_default", "name"]
+        verbose_name_plural = "registries"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def host(self) -> str:
+        """host[:port], the prefix of image references in this registry."""
+        return urlsplit(self.url).netloc
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.username or self.password)
+
+    def agent_credentials(self) -> dict[str, str]:
+        """What the agent needs for a pull or push (sent in a signed request body only)."""
+        return {"url": self.url, "username": self.username, "password": self.password}

@@ -16,12 +16,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlencode
 
 import requests
@@ -97,6 +99,8 @@ class AgentClient:
         self.connect_timeout = settings.AGENT_CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         self.read_timeout = settings.AGENT_READ_TIMEOUT if read_timeout is None else read_timeout
         self.session = session or _shared_session()
+        self._streams: set[requests.Response] = set()
+        self._streams_lock = threading.Lock()
 
     @classmethod
     def for_server(cls, server: Any, **kwargs: Any) -> AgentClient:
@@ -109,12 +113,14 @@ class AgentClient:
         path: str,
         *,
         query: dict[str, Any] | list[tuple[str, str]] | None = None,
-        body: bytes = b"",
+        body: bytes | IO[bytes] = b"",
         content_type: str | None = None,
         stream: bool = False,
         read_timeout: float | None = None,
         signed: bool = True,
+        body_sha256: str | None = None,
     ) -> requests.Response:
+        """`body` may be an open file (sent as it is read) when `body_sha256` is its checksum."""
         path_with_query = path + ("?" + urlencode(query) if query else "")
         url = self.target.base_url + path_with_query
         attempts = 1 + (self.RETRIES if method in self.IDEMPOTENT else 0)
@@ -124,7 +130,12 @@ class AgentClient:
             if content_type:
                 headers["Content-Type"] = content_type
             if signed:
-                headers.update(sign_headers(self.target.secret, method, path_with_query, body))
+                if body_sha256 is not None:
+                    headers.update(
+                        sign_headers(self.target.secret, method, path_with_query, body_sha256=body_sha256)
+                    )
+                else:
+                    headers.update(sign_headers(self.target.secret, method, path_with_query, body))
             try:
                 response = self.session.request(
                     method,
@@ -194,6 +205,8 @@ class AgentClient:
         response = self._send(
             method, path, stream=True, read_timeout=settings.AGENT_STREAM_READ_TIMEOUT, **kwargs
         )
+        with self._streams_lock:
+            self._streams.add(response)
         try:
             for line in response.iter_lines():
                 if not line:
@@ -205,7 +218,24 @@ class AgentClient:
         except requests.RequestException as exc:
             raise AgentUnavailable(f"Agent on {self.target.name} broke off the stream.") from exc
         finally:
+            with self._streams_lock:
+                self._streams.discard(response)
             response.close()
+
+    def abort_streams(self) -> None:
+        """From another thread: end this client's open streams at once, even while nothing arrives.
+
+        Shutting the socket down wakes the reader (it sees the stream end); the agent then
+        loses its client, which makes it drop the Docker call (a build is aborted by dockerd).
+        """
+        with self._streams_lock:
+            responses = list(self._streams)
+        for response in responses:
+            connection = getattr(response.raw, "connection", None)
+            sock = getattr(connection, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # --- endpoints ---------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -302,7 +332,21 @@ class AgentClient:
         query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
         return self._json_raw("POST", "/api/images/import", rootfs_tar, query)
 
-    def _json_raw(self, method: str, path: str, body: bytes, query: list[tuple[str, str]]) -> Any:
+    def import_image_file(
+        self, *, fileobj: IO[bytes], sha256: str, tag: str, changes: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Like `import_image`, streaming an open (possibly large) file whose SHA-256 is known."""
+        query: list[tuple[str, str]] = [("tag", tag), *(("change", c) for c in changes or [])]
+        return self._json_raw("POST", "/api/images/import", fileobj, query, body_sha256=sha256)
+
+    def _json_raw(
+        self,
+        method: str,
+        path: str,
+        body: bytes | IO[bytes],
+        query: list[tuple[str, str]],
+        body_sha256: str | None = None,
+    ) -> Any:
         response = self._send(
             method,
             path,
@@ -310,6 +354,7 @@ class AgentClient:
             body=body,
             content_type="application/x-tar",
             read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+            body_sha256=body_sha256,
         )
         document = response.json()
         return document.get("data", document) if isinstance(document, dict) else document

@@ -1,9 +1,12 @@
 from mgmt.api.routers import OptionalSlashRouter
 
+from .projects import BuildViewSet, ProjectViewSet
 from .views import UploadViewSet
 
 app_name = "builds"
 
 router = OptionalSlashRouter()
 router.register("uploads", UploadViewSet, basename="upload")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("builds", BuildViewSet, basename="build")
 urlpatterns = router.urls

@@ -15,7 +15,12 @@ from mgmt.api.parsers import OctetStreamParser
 from mgmt.api.renderers import APIResponse
 from mgmt.exceptions import Conflict, ValidationFailed
 
-from .serializers import UploadFinishSerializer, UploadSerializer, UploadStartSerializer
+from .serializers import (
+    UploadFinishSerializer,
+    UploadImportSerializer,
+    UploadSerializer,
+    UploadStartSerializer,
+)
 
 
 class UploadViewSet(
@@ -33,6 +38,7 @@ class UploadViewSet(
         "chunk": "upload_guest_os",
         "finish": "upload_guest_os",
         "destroy": "delete_upload",
+        "import_image": "build_images",
     }
 
     default_action_permission = "delete_upload"
@@ -92,3 +98,12 @@ class UploadViewSet(
     def destroy(self, request: Request, pk: str | None = None) -> APIResponse:
         uploads.upload_delete(upload=self.get_object(), actor=request.user)
         return APIResponse(None, message="Upload deleted.")
+
+    @extend_schema(request=UploadImportSerializer, responses={201: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"], url_path="import", url_name="import")
+    def import_image(self, request: Request, pk: str | None = None) -> APIResponse:
+        """A finished root file system upload becomes an image on a server (agent import)."""
+        data = UploadImportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        image = uploads.upload_import(actor=request.user, upload=self.get_object(), **data.validated_data)
+        return APIResponse(image, status=201, message="Imported as an image.")

@@ -47,3 +47,100 @@ ROWS = [
         kwargs=_upload_kwargs,
     ),
 ]
+
+
+def _project(ctx: Ctx) -> None:
+    from builds.services import project_create, project_member_add
+
+    ctx.extra["project"] = project = project_create(actor=ctx.admin, name="matrix-proj")
+    project_member_add(actor=ctx.admin, project=project, user=ctx.qvp)
+
+
+def _build(ctx: Ctx) -> None:
+    from builds.models import Build
+    from servers.models import Server
+
+    _project(ctx)
+    server = Server.objects.create(
+        name="matrix-b-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
+    )
+    ctx.extra["server"] = server
+    ctx.extra["build"] = Build.objects.create(
+        repository="team/app",
+        tag="1",
+        reference="team/app:1",
+        source="dockerfile",
+        dockerfile="FROM x",
+        server=server,
+        project=ctx.project,
+        requested_by=ctx.admin,
+    )
+
+
+def _server_only(ctx: Ctx) -> None:
+    from servers.models import Server
+
+    ctx.extra["server"] = Server.objects.create(
+        name="matrix-b-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
+    )
+
+
+def _pk(attr: str):
+    return lambda ctx: {"pk": getattr(ctx, attr).pk}
+
+
+ROWS += [
+    Row(
+        "builds:upload-import",
+        "POST",
+        # After the role check: the upload is not complete (409).
+        expect(anonymous=401, alice=403, bob=403, qvp=409, admin=409),
+        setup=lambda ctx: (_upload(ctx), _server_only(ctx)),
+        kwargs=_upload_kwargs,
+        data=lambda ctx: {"server": ctx.server.pk},
+    ),
+    Row("builds:project-list", "GET", operators()),
+    Row("builds:project-list", "POST", admin_only(201), data=lambda ctx: {"name": "new-proj"}),
+    Row("builds:project-detail", "GET", operators(), setup=_project, kwargs=_pk("project")),
+    Row(
+        "builds:project-detail",
+        "PATCH",
+        admin_only(),
+        setup=_project,
+        kwargs=_pk("project"),
+        data=lambda ctx: {"description": "x"},
+    ),
+    Row("builds:project-detail", "DELETE", admin_only(), setup=_project, kwargs=_pk("project")),
+    Row(
+        "builds:project-members",
+        "POST",
+        admin_only(),
+        setup=_project,
+        kwargs=_pk("project"),
+        data=lambda ctx: {"username": "ada"},
+    ),
+    Row(
+        "builds:project-members",
+        "DELETE",
+        admin_only(),
+        setup=_project,
+        kwargs=_pk("project"),
+        data=lambda ctx: {"username": "quentin"},
+    ),
+    Row("builds:build-list", "GET", operators()),
+    Row(
+        "builds:build-list",
+        "POST",
+        operators(201),
+        setup=_server_only,
+        data=lambda ctx: {
+            "server": ctx.server.pk,
+            "repository": "team/app",
+            "source": "dockerfile",
+            "dockerfile": "FROM scratch\n",
+        },
+    ),
+    Row("builds:build-detail", "GET", operators(), setup=_build, kwargs=_pk("build")),
+    Row("builds:build-log", "GET", operators(), setup=_build, kwargs=_pk("build")),
+    Row("builds:build-cancel", "POST", operators(), setup=_build, kwargs=_pk("build")),
+]
