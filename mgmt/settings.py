@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "containers",
     "registry",
     "builds",
+    "maintenance",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +183,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 SESSION_TOKEN_LIFETIME = timedelta(hours=env.int("SESSION_LIFETIME_HOURS", default=12))
 SESSION_COOKIE_NAME_WORKSPACE = env.str("SESSION_TOKEN_COOKIE", default="mgmt_token")
+# Expired or revoked sessions are kept this long (for the record), then purged.
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
 # Sign-ups per client address ("20/hour"); empty turns the limit off.
 REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/hour")
 
@@ -331,6 +334,46 @@ CELERY_BEAT_SCHEDULE.update(
         "servers-rollup-traffic": {
             "task": "servers.tasks.rollup_traffic",
             "schedule": 300.0,
+        },
+    }
+)
+
+# --- cleanup and reconciliation (maintenance/) ---------------------------------
+# Audit rows older than this are deleted by the retention job (0 keeps them forever).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# An upload still "uploading" with no chunk for this long is abandoned: row and partial file removed.
+UPLOAD_ABANDONED_HOURS = env.int("UPLOAD_ABANDONED_HOURS", default=24)
+# Unused images younger than this are never pruned (a pull or build may be about to use them).
+IMAGE_PRUNE_MIN_AGE_HOURS = env.int("IMAGE_PRUNE_MIN_AGE_HOURS", default=24)
+# A running workspace with no request through its routes and no CPU use for this long is stopped (0: never).
+WORKSPACE_IDLE_STOP_MINUTES = env.int("WORKSPACE_IDLE_STOP_MINUTES", default=0)
+# CPU use (percent of one core, as the agent reports it) below which a container counts as idle.
+WORKSPACE_IDLE_CPU_PERCENT = env.float("WORKSPACE_IDLE_CPU_PERCENT", default=2.0)
+# A workspace provisioning or deleting for longer than this is stuck; the reconciler finishes or undoes it.
+RECONCILE_STUCK_MINUTES = env.int("RECONCILE_STUCK_MINUTES", default=30)
+RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=600)
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "maintenance-reconcile": {
+            "task": "maintenance.tasks.reconcile",
+            "schedule": float(RECONCILE_INTERVAL_SECONDS),
+        },
+        "maintenance-purge-audit-logs": {
+            "task": "maintenance.tasks.purge_audit_logs",
+            "schedule": timedelta(days=1),
+        },
+        "maintenance-prune-images": {
+            "task": "maintenance.tasks.prune_images",
+            "schedule": timedelta(days=1),
+        },
+        "maintenance-purge-uploads": {
+            "task": "maintenance.tasks.purge_abandoned_uploads",
+            "schedule": timedelta(hours=1),
+        },
+        "maintenance-stop-idle-workspaces": {
+            "task": "maintenance.tasks.stop_idle_workspaces",
+            "schedule": timedelta(minutes=5),
         },
     }
 )
