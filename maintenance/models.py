@@ -1,4 +1,4 @@
-"""What the cleanup jobs and the reconciler keep: the admin's cleanup policy, reconcile runs, route activity."""
+"""What cleanup and reconciliation keep: the admin's cleanup policy, reconcile runs, route activity."""
 
 from __future__ import annotations
 

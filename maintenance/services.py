@@ -85,7 +85,7 @@ _PARTIAL_FILE_RE = re.compile(r"^([0-9a-f]{32})\.[a-z0-9.]+\.part$")
 
 
 def cleanup_uploads(*, dry_run: bool = False, now: datetime | None = None) -> CleanupReport:
-    """Uploads unfinished for UPLOAD_ABANDONED_HOURS: the row and its partial file; stray partial files too."""
+    """Uploads unfinished for UPLOAD_ABANDONED_HOURS (row and partial file), and stray partial files."""
     report = CleanupReport(job="uploads", dry_run=dry_run, note=f"after {settings.UPLOAD_ABANDONED_HOURS} h")
     cutoff = _now(now) - timedelta(hours=settings.UPLOAD_ABANDONED_HOURS)
     for upload in GuestUpload.objects.abandoned(before=cutoff):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 import uuid
@@ -52,14 +53,12 @@ def host(agent_factory, settings):  # noqa: F811
         client.import_image(rootfs_tar=_rootfs(), tag=tag)
     yield server, client, repo, unused, allowed
     for tag in (unused, allowed):
-        try:
+        with contextlib.suppress(Exception):  # already pruned by the test
             client.delete_image(tag, force=True)
-        except Exception:  # noqa: BLE001 - already pruned by the test
-            pass
 
 
 def test_prune_is_off_until_an_admin_enables_it(host):
-    server, client, repo, unused, _ = host
+    server, client, _repo, unused, _ = host
     report = services.cleanup_images(servers=[server])
     assert report.count == 0 and "disabled" in report.note
     assert unused in _image_tags(client)

@@ -18,7 +18,11 @@ class CleanupCommand(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = type(self).job(dry_run=options["dry_run"])
-        verb = "would remove" if report.dry_run else "removed"
+        verb = (
+            ("would stop" if report.dry_run else "stopped")
+            if report.job == "idle-workspaces"
+            else ("would remove" if report.dry_run else "removed")
+        )
         for item in report.items:
             self.stdout.write(f"  {item}")
         for error in report.errors:
