@@ -30,6 +30,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "delete_upload": frozenset({ADMIN}),
     "view_audit_logs": frozenset({ADMIN}),
     "view_traffic": frozenset({ADMIN, QVP}),
+    "manage_workspaces": frozenset({ADMIN}),
 }
 
 

@@ -42,6 +42,11 @@ MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "delete_upload": ("builds.delete_guestupload",),
     "view_audit_logs": ("audit.view_auditlog",),
     "view_traffic": (),
+    "manage_workspaces": (
+        "containers.view_workspace",
+        "containers.change_workspace",
+        "containers.operate_workspace",
+    ),
 }
 
 # The Django group that mirrors each operator type; regular users belong to none.

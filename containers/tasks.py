@@ -1,10 +1,16 @@
-"""Route changes run on the `edge` queue (CELERY_TASK_ROUTES): only the nginx host consumes it."""
+"""Thin Celery tasks of the workspace saga.
+
+Queues (CELERY_TASK_ROUTES): `containers.tasks.routes_*` run on `edge` (only the
+worker on the nginx host consumes it), `containers.tasks.workspace_*` on
+`provisioning`. Each task hands over to the next with `.delay()` instead of
+waiting on a result, so no worker ever blocks on another queue.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from containers import nginx
+from containers import nginx, services
 
 
 @shared_task
@@ -22,3 +28,48 @@ def routes_apply(
 @shared_task
 def routes_remove(username: str) -> bool:
     return nginx.remove_user_route(username=username)
+
+
+# --- provisioning saga -----------------------------------------------------------------
+@shared_task
+def workspace_provision_task(workspace_id: int) -> bool:
+    """Folder, container, ports; then hands over to the edge queue."""
+    if services.workspace_provision(workspace_id=workspace_id):
+        routes_workspace_publish.delay(workspace_id)
+        return True
+    return False
+
+
+@shared_task
+def routes_workspace_publish(workspace_id: int) -> str:
+    """Routes and activation on the nginx host; a failure sends the compensation back."""
+    outcome = services.workspace_routes_publish(workspace_id=workspace_id)
+    if outcome is services.PublishOutcome.UNDO:
+        workspace_provision_undo_task.delay(workspace_id)
+    return outcome.value
+
+
+@shared_task
+def workspace_provision_undo_task(workspace_id: int) -> None:
+    services.workspace_provision_undo(workspace_id=workspace_id)
+
+
+@shared_task
+def routes_workspace_refresh(workspace_id: int) -> None:
+    services.workspace_routes_refresh(workspace_id=workspace_id)
+
+
+# --- deletion ----------------------------------------------------------------------------
+@shared_task
+def routes_workspace_unpublish(workspace_id: int, delete_folder: bool, actor_id: int | None) -> bool:
+    if services.workspace_routes_unpublish(workspace_id=workspace_id, actor_id=actor_id):
+        workspace_teardown_task.delay(workspace_id, delete_folder, actor_id)
+        return True
+    return False
+
+
+@shared_task
+def workspace_teardown_task(workspace_id: int, delete_folder: bool, actor_id: int | None) -> bool:
+    return services.workspace_teardown(
+        workspace_id=workspace_id, delete_folder=delete_folder, actor_id=actor_id
+    )

@@ -147,6 +147,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 # Queues by kind of work; the worker on the nginx host is the only one consuming `edge`.
 CELERY_TASK_ROUTES = {
     "containers.tasks.routes_*": {"queue": "edge"},
+    "containers.tasks.workspace_*": {"queue": "provisioning"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -277,6 +278,11 @@ CONFIG_REQUIRED_VARIABLES = [
 ]
 # Image of new workspaces when the admins' allowed-images list is empty.
 WORKSPACE_DEFAULT_IMAGE = env.str("WORKSPACE_DEFAULT_IMAGE", default="mgmt-test/workspace:latest")
+# Resources of a workspace when the approval names none; ports VS Code and Jupyter listen on inside.
+WORKSPACE_DEFAULT_CPU = env.float("WORKSPACE_DEFAULT_CPU", default=1.0)
+WORKSPACE_DEFAULT_MEMORY = env.int("WORKSPACE_DEFAULT_MEMORY", default=2 * 1024**3)
+WORKSPACE_VSCODE_PORT = env.int("WORKSPACE_VSCODE_PORT", default=8080)
+WORKSPACE_JUPYTER_PORT = env.int("WORKSPACE_JUPYTER_PORT", default=8888)
 # Registries on loopback/link-local addresses are refused unless an admin allows them.
 REGISTRY_ALLOW_LOCAL_TARGETS = env.bool("REGISTRY_ALLOW_LOCAL_TARGETS", default=False)
 # Guest OS uploads: where they are kept, how big they may be, which kinds are accepted.

@@ -1,0 +1,112 @@
+"""Workspaces: read-only queries for the API, the pages, the admin and the tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+
+from mgmt.exceptions import Conflict
+from servers.agent_client import AgentClient, AgentError, AgentUnavailable
+from servers.models import Server, ServerStatus
+
+from .models import RESERVING_STATUSES, Workspace
+
+
+def workspace_list(*, user: Any) -> Any:
+    """Workspaces `user` may see (admins: all; others: their own), newest first."""
+    from mgmt.api.viewsets import queryset_visible_to
+
+    qs = Workspace.objects.select_related("owner", "server")
+    return queryset_visible_to(qs, user).order_by("-created_at", "-id")
+
+
+def workspace_of_user(*, user: Any, name: str = "default") -> Workspace | None:
+    return Workspace.objects.select_related("server").filter(owner=user, name=name).first()
+
+
+def workspace_links(*, workspace: Workspace) -> dict[str, str]:
+    return {"vscode": workspace.route_prefix("vscode"), "jupyter": workspace.route_prefix("jupyter")}
+
+
+def workspace_live_state(*, workspace: Workspace) -> dict[str, Any]:
+    """What the agent says about the container right now; never raises for an unreachable host."""
+    if not workspace.server_id or not workspace.container_name:
+        return {"state": None, "detail": "no container yet"}
+    try:
+        data = AgentClient.for_server(workspace.server).get_container(workspace.container_name)
+    except AgentUnavailable as exc:
+        return {"state": "unknown", "detail": exc.message}
+    except AgentError as exc:
+        state = "missing" if exc.agent_status == 404 else "unknown"
+        return {"state": state, "detail": exc.message}
+    return {"state": data.get("status"), "detail": ""}
+
+
+def workspace_logs(*, workspace: Workspace, tail: int = 100) -> list[str]:
+    if not workspace.server_id or not workspace.container_name:
+        raise Conflict("This workspace has no container yet.")
+    return AgentClient.for_server(workspace.server).container_logs(workspace.container_name, tail=tail)
+
+
+@dataclass(frozen=True)
+class Placement:
+    server: Server
+    free_memory: int | None
+    free_gpus: int | None
+
+
+def server_reservations(*, server: Server, exclude: Workspace | None = None) -> dict[str, float]:
+    qs = Workspace.objects.filter(server=server, status__in=RESERVING_STATUSES)
+    if exclude is not None and exclude.pk:
+        qs = qs.exclude(pk=exclude.pk)
+    totals = qs.aggregate(
+        memory=Coalesce(Sum("memory"), 0), gpus=Coalesce(Sum("gpus"), 0), cpu=Coalesce(Sum("cpu"), 0.0)
+    )
+    return {"memory": int(totals["memory"]), "gpus": int(totals["gpus"]), "cpu": float(totals["cpu"])}
+
+
+def server_fit(*, server: Server, memory: int, gpus: int, exclude: Workspace | None = None) -> Placement:
+    """How much of `server` is left after what its workspaces reserve; Conflict when it does not fit."""
+    if server.status != ServerStatus.ONLINE:
+        raise Conflict(f"Server {server.name} is {server.status}; it takes no new workspaces.")
+    reserved = server_reservations(server=server, exclude=exclude)
+    free_memory = None if server.memory_total is None else server.memory_total - reserved["memory"]
+    free_gpus = (server.gpu_count or 0) - reserved["gpus"]
+    if free_memory is not None and free_memory < memory:
+        raise Conflict(
+            f"Server {server.name} has {max(free_memory, 0) // 1024**2} MiB left after reservations; "
+            f"{memory // 1024**2} MiB were asked."
+        )
+    if gpus and free_gpus < gpus:
+        raise Conflict(f"Server {server.name} has {max(free_gpus, 0)} free GPU(s); {gpus} were asked.")
+    return Placement(server=server, free_memory=free_memory, free_gpus=free_gpus)
+
+
+def server_pick(*, memory: int, gpus: int, exclude: Workspace | None = None) -> Server:
+    """The online, non-draining server with the most free memory that fits; Conflict saying why not."""
+    candidates = list(Server.objects.schedulable())
+    if not candidates:
+        raise Conflict("No server is online (and not draining); add or bring up a Docker host first.")
+    fits: list[Placement] = []
+    reasons: list[str] = []
+    for server in candidates:
+        try:
+            fits.append(server_fit(server=server, memory=memory, gpus=gpus, exclude=exclude))
+        except Conflict as exc:
+            reasons.append(exc.message)
+    if not fits:
+        raise Conflict("No server can take this workspace: " + " ".join(reasons))
+    # Unknown capacity (no stats yet) ranks last; ties go to the server named first.
+    fits.sort(key=lambda p: (p.free_memory is None, -(p.free_memory or 0), p.server.name))
+    return fits[0].server
+
+
+def workspaces_on_server(server: Server) -> list[str]:
+    """The finder registered with the servers app: live workspaces refuse a server's deletion."""
+    return [
+        f"{w.owner.username}/{w.name} ({w.status})"
+        for w in Workspace.objects.live().filter(server=server).select_related("owner")
+    ]

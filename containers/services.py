@@ -1,0 +1,587 @@
+"""Workspaces: approval, the provisioning saga, operations and deletion (the original's
+ContainerService, NginxService calls and the container part of UserService).
+
+The saga (docs/workspaces.md) runs as chained Celery tasks so that no worker
+ever waits on another task:
+
+    approve (request)       → Workspace pending, task queued after commit
+    workspace_provision     (queue `provisioning`) folder → container → ports
+    workspace_routes_publish (queue `edge`, nginx host) routes → active + audit
+    workspace_provision_undo (queue `provisioning`) when a step failed: remove
+                            container and folder, status `failed` with the reason
+
+Each step is idempotent (the folder is kept when present, the agent's create is
+idempotent by name, route writes compare before they write), and a status
+claim made with a conditional UPDATE makes sure one worker runs one attempt.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from loguru import logger
+
+from accounts import services as account_services
+from accounts.models import User, UserStatus
+from accounts.roles import owner_permissions_grant
+from audit.models import LogLevel
+from audit.services import audit_log_record
+from mgmt.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
+from registry.selectors import allowed_workspace_images, default_workspace_image
+from servers.agent_client import AgentClient, AgentError, AgentUnavailable
+from servers.models import Server
+
+from . import folders, nginx, selectors
+from .models import Workspace, WorkspaceStatus
+
+OWNER_ACTIONS = ("view", "operate")
+_MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class ProvisionStep(StrEnum):
+    FOLDER = "folder"
+    CONTAINER = "container"
+    PORTS = "ports"
+    ROUTES = "routes"
+    UNDO = "undo"
+
+
+class PublishOutcome(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"  # not ours to do (already active, being deleted, claimed elsewhere)
+    UNDO = "undo"  # failed: the compensation must run on the provisioning queue
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def memory_parse(value: int | str | None) -> int:
+    """Bytes from an int or a size like "2g", "512m", "1.5GiB"."""
+    if value is None or value == "":
+        return settings.WORKSPACE_DEFAULT_MEMORY
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        match = _MEMORY_RE.match(str(value))
+        if not match:
+            raise ValidationFailed(f"memory: {value!r} is not a size like 2g or 512m.")
+        number = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+    if number < 64 * 1024**2:
+        raise ValidationFailed("memory: at least 64m.")
+    return number
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, ApplicationError):
+        return exc.message
+    return f"unexpected error ({type(exc).__name__}); see the worker log"
+
+
+def _set_step(workspace: Workspace, step: ProvisionStep) -> None:
+    workspace.step = step.value
+    Workspace.objects.filter(pk=workspace.pk).update(step=step.value)
+
+
+def _client(workspace: Workspace) -> AgentClient:
+    if workspace.server is None:
+        raise Conflict("The workspace has no server (it was removed); approve again to place it.")
+    return AgentClient.for_server(workspace.server)
+
+
+def _container_config(workspace: Workspace) -> dict[str, Any]:
+    username = nginx.validate_route_name(workspace.owner.username)
+    return {
+        "name": username,
+        "image": workspace.image,
+        "env": {
+            "WORKSPACE_USER": username,
+            "VSCODE_BASE_URL": workspace.route_prefix("vscode"),
+            "JUPYTER_BASE_URL": workspace.route_prefix("jupyter"),
+        },
+        "cpu": workspace.cpu,
+        "memory": workspace.memory,
+        "gpus": workspace.gpus,
+        "ports": [settings.WORKSPACE_VSCODE_PORT, settings.WORKSPACE_JUPYTER_PORT],
+        "workspace_folder": workspace.folder_path,
+        "labels": {"user": username, "workspace": str(workspace.pk)},
+    }
+
+
+def _published(ports: dict[str, Any], container_port: int) -> tuple[str, int] | None:
+    entry = (ports or {}).get(f"{container_port}/tcp")
+    if isinstance(entry, list):  # Docker's own shape, should an agent pass it through
+        entry = entry[0] if entry else None
+    if not isinstance(entry, dict) or not entry.get("host_port"):
+        return None
+    return str(entry.get("host_ip") or ""), int(entry["host_port"])
+
+
+def _upstream_host(workspace: Workspace, host_ip: str) -> str:
+    """Where nginx reaches the port: the publish address, or the server's address for a wildcard."""
+    if host_ip and host_ip not in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard answer)
+        return host_ip
+    return workspace.server.address
+
+
+def _ports_record(workspace: Workspace, ports: dict[str, Any]) -> None:
+    vscode = _published(ports, settings.WORKSPACE_VSCODE_PORT)
+    jupyter = _published(ports, settings.WORKSPACE_JUPYTER_PORT)
+    if vscode is None or jupyter is None:
+        raise Conflict("The container published no VS Code/Jupyter ports (it is not running; see its logs).")
+    workspace.vscode_port, workspace.jupyter_port = vscode[1], jupyter[1]
+    workspace.upstream_host = _upstream_host(workspace, vscode[0])
+    try:
+        with transaction.atomic():
+            workspace.save(update_fields=["vscode_port", "jupyter_port", "upstream_host", "updated_at"])
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Port {vscode[1]} or {jupyter[1]} on {workspace.server} is recorded for another workspace; "
+            "run the reconciler."
+        ) from exc
+
+
+def _upstreams(workspace: Workspace) -> tuple[nginx.Upstream, nginx.Upstream]:
+    return (
+        nginx.Upstream(workspace.upstream_host, workspace.vscode_port),
+        nginx.Upstream(workspace.upstream_host, workspace.jupyter_port),
+    )
+
+
+def _enqueue(task: Any, *args: Any) -> None:
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+# --- approval ----------------------------------------------------------------------------
+
+
+def workspace_approve(
+    *,
+    actor: User | None,
+    user: User,
+    server: Server | None = None,
+    cpu: float | None = None,
+    memory: int | str | None = None,
+    gpus: int = 0,
+    image: str | None = None,
+) -> tuple[Workspace, bool]:
+    """Approve `user` and queue the provisioning of their workspace; (workspace, queued).
+
+    Approving again while a workspace is pending, provisioning, active or stopped
+    changes nothing (queued is False); a failed one is retried.
+    """
+    from . import tasks
+
+    cpu = settings.WORKSPACE_DEFAULT_CPU if cpu is None else float(cpu)
+    if not 0 < cpu <= 256:
+        raise ValidationFailed("cpu: between 0 and 256.")
+    memory_bytes = memory_parse(memory)
+    gpus = int(gpus or 0)
+    if gpus < 0:
+        raise ValidationFailed("gpus: zero or more.")
+    image = (image or "").strip() or default_workspace_image()
+    allowed = allowed_workspace_images()
+    if image not in allowed:
+        raise ValidationFailed(
+            f"image: {image!r} is not an allowed workspace image ({', '.join(allowed)}).",
+            details={"image": [f"Choose one of: {', '.join(allowed)}."]},
+        )
+    nginx.validate_route_name(user.username)  # render-time rule, checked before anything is made
+
+    with transaction.atomic():
+        # The user row lock serialises concurrent approvals of one person.
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.status in (UserStatus.DELETING, UserStatus.REJECTED, UserStatus.DISABLED):
+            raise Conflict(f"This account is {user.status}; it cannot be approved.")
+        workspace = Workspace.objects.select_for_update().filter(owner=user, name="default").first()
+        if workspace is not None and workspace.status != WorkspaceStatus.FAILED:
+            if workspace.status == WorkspaceStatus.DELETING:
+                raise Conflict("This workspace is being deleted.")
+            return workspace, False
+        if server is not None:
+            selectors.server_fit(server=server, memory=memory_bytes, gpus=gpus, exclude=workspace)
+        else:
+            server = selectors.server_pick(memory=memory_bytes, gpus=gpus, exclude=workspace)
+        fields = {
+            "server": server,
+            "image": image,
+            "cpu": cpu,
+            "memory": memory_bytes,
+            "gpus": gpus,
+            "status": WorkspaceStatus.PENDING,
+            "status_reason": "",
+            "step": "",
+            "approved_by": actor if actor is not None and actor.is_authenticated else None,
+            "folder_path": str(folders.folder_path(user.username)),
+        }
+        retry = workspace is not None
+        if workspace is None:
+            workspace = Workspace.objects.create(owner=user, name="default", **fields)
+        else:
+            for name, value in fields.items():
+                setattr(workspace, name, value)
+            workspace.vscode_port = workspace.jupyter_port = None
+            workspace.container_id = ""
+            workspace.save()
+        owner_permissions_grant(user=user, obj=workspace, actions=OWNER_ACTIONS)
+        if user.status == UserStatus.PENDING or not user.is_approved:
+            user.status = UserStatus.ACTIVE
+            user.is_approved = True
+            user.save(update_fields=["status", "is_approved"])
+            audit_log_record(action="user.approve", actor=actor, target=user)
+        audit_log_record(
+            action="workspace.retry" if retry else "workspace.approve",
+            actor=actor,
+            target=workspace,
+            server_id=server.pk,
+            details={"server": server.name, "cpu": cpu, "memory": memory_bytes, "gpus": gpus, "image": image},
+        )
+        _enqueue(tasks.workspace_provision_task, workspace.pk)
+    return workspace, True
+
+
+# --- the saga ----------------------------------------------------------------------------
+
+
+def workspace_provision(*, workspace_id: int) -> bool:
+    """Steps folder → container → ports. True when the routes step should follow.
+
+    On failure the compensation runs here and the workspace ends `failed`.
+    """
+    claimed = Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.PENDING).update(
+        status=WorkspaceStatus.PROVISIONING,
+        step=ProvisionStep.FOLDER.value,
+        status_reason="",
+        folder_created=False,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return False  # another worker has it, or it is no longer pending
+    workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
+    username = workspace.owner.username
+    try:
+        path = folders.folder_path(username)
+        existed = path.exists() or path.is_symlink()
+        folders.folder_create(username=username)
+        if not existed:
+            Workspace.objects.filter(pk=workspace.pk).update(folder_created=True)
+        _set_step(workspace, ProvisionStep.CONTAINER)
+        client = _client(workspace)
+        data = client.create_container(_container_config(workspace))
+        workspace.container_id, workspace.container_name = data["id"], data.get("name") or username
+        workspace.save(update_fields=["container_id", "container_name", "updated_at"])
+        _set_step(workspace, ProvisionStep.PORTS)
+        _ports_record(workspace, client.query_agent_port_info(workspace.container_id))
+        _set_step(workspace, ProvisionStep.ROUTES)
+    except Exception as exc:  # every failure ends in the compensation, never half-done
+        if not isinstance(exc, ApplicationError):
+            logger.exception("Provisioning {} failed unexpectedly", workspace)
+        workspace_provision_undo(workspace_id=workspace_id, reason=f"{workspace.step}: {_failure_text(exc)}")
+        return False
+    return True
+
+
+def workspace_routes_publish(*, workspace_id: int) -> PublishOutcome:
+    """The edge step: write the routes, then mark the workspace active (user metadata, audit)."""
+    workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.PROVISIONING or workspace.step != ProvisionStep.ROUTES:
+        return PublishOutcome.SKIPPED
+    username = workspace.owner.username
+    try:
+        vscode, jupyter = _upstreams(workspace)
+        nginx.add_user_route(username=username, vscode=vscode, jupyter=jupyter)
+        workspace_mark_active(workspace=workspace)
+    except Exception as exc:
+        if not isinstance(exc, ApplicationError):
+            logger.exception("Publishing the routes of {} failed unexpectedly", workspace)
+        reason = f"routes: {_failure_text(exc)}"
+        try:
+            nginx.remove_user_route(username=username)  # the file may have been written before the failure
+        except ApplicationError as cleanup:
+            reason += f" (the route file could not be removed either: {cleanup.message})"
+        Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.PROVISIONING).update(
+            step=ProvisionStep.UNDO.value, status_reason=reason[:1000]
+        )
+        return PublishOutcome.UNDO
+    return PublishOutcome.DONE
+
+
+@transaction.atomic
+def workspace_mark_active(*, workspace: Workspace) -> bool:
+    """provisioning → active, once: the user's metadata and redirect, one audit row."""
+    done = Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.PROVISIONING).update(
+        status=WorkspaceStatus.ACTIVE, step="", status_reason="", provisioned_at=timezone.now()
+    )
+    if not done:
+        return False
+    workspace.refresh_from_db()
+    user = User.objects.select_for_update().get(pk=workspace.owner_id)
+    links = selectors.workspace_links(workspace=workspace)
+    user.metadata = {
+        **(user.metadata or {}),
+        "workspace": {
+            "server": workspace.server.name if workspace.server else None,
+            "container": workspace.container_name,
+            "image": workspace.image,
+            "vscode_port": workspace.vscode_port,
+            "jupyter_port": workspace.jupyter_port,
+            **{f"{app}_url": url for app, url in links.items()},
+        },
+    }
+    user.redirect_url = links["vscode"]
+    user.save(update_fields=["metadata", "redirect_url"])
+    audit_log_record(
+        action="workspace.provision",
+        actor=workspace.approved_by,
+        target=workspace,
+        server_id=workspace.server_id,
+        source="worker",
+        details={
+            "username": user.username,
+            "container": workspace.container_name,
+            "vscode_port": workspace.vscode_port,
+            "jupyter_port": workspace.jupyter_port,
+            "attempt": workspace.attempts,
+        },
+    )
+    logger.info("Workspace {} is active", workspace)
+    return True
+
+
+def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
+    """The compensation: remove what the failed attempt made, then `failed` with the reason."""
+    workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.PROVISIONING:
+        return
+    reason = reason or workspace.status_reason or "provisioning failed"
+    notes: list[str] = []
+    if workspace.server is not None and workspace.step not in ("", ProvisionStep.FOLDER):
+        try:
+            AgentClient.for_server(workspace.server).delete_container(
+                workspace.container_name or workspace.owner.username
+            )
+        except AgentError as exc:
+            if exc.agent_status != 404:
+                notes.append(f"the container could not be removed ({exc.message})")
+        except AgentUnavailable:
+            notes.append("the agent could not be asked to remove a container; the reconciler will")
+    if workspace.folder_created:
+        try:
+            folders.folder_delete(username=workspace.owner.username)
+        except (ApplicationError, OSError) as exc:
+            notes.append(f"the folder could not be removed ({exc})")
+    full = reason + (f"; {'; '.join(notes)}" if notes else "")
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace_id).update(
+            status=WorkspaceStatus.FAILED,
+            status_reason=full[:1000],
+            step="",
+            container_id="",
+            vscode_port=None,
+            jupyter_port=None,
+            folder_created=False,
+        )
+        audit_log_record(
+            action="workspace.provision_failed",
+            actor=workspace.approved_by,
+            target=workspace,
+            server_id=workspace.server_id,
+            source="worker",
+            level=LogLevel.ERROR,
+            details={"username": workspace.owner.username, "reason": full[:1000]},
+        )
+    logger.warning("Provisioning of {} failed and was undone: {}", workspace, full)
+
+
+# --- operations --------------------------------------------------------------------------
+
+
+def _operable(workspace: Workspace) -> Workspace:
+    workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace.pk)
+    if workspace.status not in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED):
+        raise Conflict(f"The workspace is {workspace.status}; only an active or stopped one can do this.")
+    return workspace
+
+
+def _ports_refresh(workspace: Workspace, client: AgentClient) -> None:
+    """After a (re)start Docker may publish on new host ports: record them, re-point the routes."""
+    from . import tasks
+
+    old = (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host)
+    _ports_record(workspace, client.query_agent_port_info(workspace.container_name))
+    if (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host) != old:
+        _enqueue(tasks.routes_workspace_refresh, workspace.pk)
+
+
+def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
+    workspace = _operable(workspace)
+    client = _client(workspace)
+    if action == "start":
+        client.start_container(workspace.container_name)
+    elif action == "stop":
+        client.stop_container(workspace.container_name)
+    else:
+        client.restart_container(workspace.container_name)
+    with transaction.atomic():
+        if action == "stop":
+            workspace.status = WorkspaceStatus.STOPPED
+        else:
+            workspace.status = WorkspaceStatus.ACTIVE
+            _ports_refresh(workspace, client)
+        workspace.save(update_fields=["status", "updated_at"])
+        audit_log_record(
+            action=f"workspace.{action}", actor=actor, target=workspace, server_id=workspace.server_id
+        )
+    return workspace
+
+
+def workspace_start(*, actor: User, workspace: Workspace) -> Workspace:
+    return _operate(actor=actor, workspace=workspace, action="start")
+
+
+def workspace_stop(*, actor: User, workspace: Workspace) -> Workspace:
+    return _operate(actor=actor, workspace=workspace, action="stop")
+
+
+def workspace_restart(*, actor: User, workspace: Workspace) -> Workspace:
+    return _operate(actor=actor, workspace=workspace, action="restart")
+
+
+def workspace_routes_refresh(*, workspace_id: int) -> None:
+    """Edge: rewrite the routes of an active workspace from what the database records."""
+    workspace = Workspace.objects.select_related("owner").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.ACTIVE or not workspace.vscode_port:
+        return
+    vscode, jupyter = _upstreams(workspace)
+    nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
+
+
+# --- deletion ----------------------------------------------------------------------------
+
+
+def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = False) -> bool:
+    """Delete a person and their workspace. True when the teardown was queued (202), False when
+    the account had no workspace and is gone already.
+
+    The teardown removes routes (edge), then stops and deletes the container, optionally the
+    folder, and finally the account (provisioning). An unreachable agent leaves the account
+    `deleting` with the error on the workspace; deleting again retries.
+    """
+    from . import tasks
+
+    if user.pk == actor.pk:
+        raise Conflict("You cannot delete your own account.")
+    if not Workspace.objects.filter(owner=user).exists():
+        if delete_folder:
+            folders.folder_delete(username=user.username)
+        account_services.user_delete(actor=actor, user=user)
+        return False
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        workspace = Workspace.objects.select_for_update().get(owner=user, name="default")
+        if workspace.status == WorkspaceStatus.PROVISIONING:
+            raise Conflict("The workspace is being provisioned; delete it once that has finished.")
+        if user.status != UserStatus.DELETING:
+            user.status = UserStatus.DELETING
+            user.save(update_fields=["status"])
+        account_services.user_sessions_revoke(user=user)
+        workspace.status = WorkspaceStatus.DELETING
+        workspace.status_reason = ""
+        workspace.step = ProvisionStep.ROUTES.value
+        workspace.save(update_fields=["status", "status_reason", "step", "updated_at"])
+        audit_log_record(
+            action="user.delete_requested",
+            actor=actor,
+            target=user,
+            details={"username": user.username, "delete_workspace": delete_folder},
+        )
+        _enqueue(tasks.routes_workspace_unpublish, workspace.pk, delete_folder, actor.pk)
+    return True
+
+
+def _teardown_failed(workspace_id: int, reason: str, actor_id: int | None) -> None:
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace_id).update(status_reason=reason[:1000])
+        workspace = Workspace.objects.select_related("owner").get(pk=workspace_id)
+        audit_log_record(
+            action="user.delete_failed",
+            actor=User.objects.filter(pk=actor_id).first(),
+            target=workspace.owner,
+            source="worker",
+            level=LogLevel.ERROR,
+            details={"username": workspace.owner.username, "reason": reason[:1000]},
+        )
+    logger.warning("Deleting the workspace {} stopped: {}", workspace_id, reason)
+
+
+def workspace_routes_unpublish(*, workspace_id: int, actor_id: int | None = None) -> bool:
+    """Edge: remove the user's routes first, so nobody reaches a container being removed."""
+    workspace = Workspace.objects.select_related("owner").filter(pk=workspace_id).first()
+    if workspace is None or workspace.status != WorkspaceStatus.DELETING:
+        return False
+    try:
+        nginx.remove_user_route(username=workspace.owner.username)
+    except ApplicationError as exc:
+        _teardown_failed(workspace_id, f"routes: {exc.message}", actor_id)
+        return False
+    Workspace.objects.filter(pk=workspace_id).update(step=ProvisionStep.CONTAINER.value)
+    return True
+
+
+def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int | None = None) -> bool:
+    """Provisioning queue: stop and delete the container, the folder if asked, then the account."""
+    workspace = Workspace.objects.select_related("owner", "server").filter(pk=workspace_id).first()
+    if workspace is None or workspace.status != WorkspaceStatus.DELETING:
+        return False
+    user = workspace.owner
+    name = workspace.container_name or user.username
+    try:
+        if workspace.server is not None:
+            client = AgentClient.for_server(workspace.server)
+            for call in (
+                lambda: client.stop_container(name, timeout=5),
+                lambda: client.delete_container(name),
+            ):
+                try:
+                    call()
+                except AgentError as exc:
+                    if exc.agent_status != 404:  # already gone is what we want
+                        raise
+        folder_deleted = folders.folder_delete(username=user.username) if delete_folder else False
+    except (ApplicationError, OSError) as exc:
+        text = exc.message if isinstance(exc, ApplicationError) else str(exc)
+        _teardown_failed(workspace_id, f"container: {text}", actor_id)
+        return False
+    actor = User.objects.filter(pk=actor_id).first()
+    with transaction.atomic():
+        audit_log_record(
+            action="user.delete",
+            actor=actor,
+            target=user,
+            server_id=workspace.server_id,
+            source="worker",
+            details={
+                "email": user.email,
+                "username": user.username,
+                "container": name,
+                "folder_deleted": folder_deleted,
+                "folder": str(Path(workspace.folder_path).name) if workspace.folder_path else "",
+            },
+        )
+        user.delete()  # the workspace and its object permissions go with it
+    logger.info("Deleted {} and their workspace", user.username)
+    return True
+
+
+def workspace_get_for(*, user: User, pk: int) -> Workspace:
+    try:
+        return selectors.workspace_list(user=user).get(pk=pk)
+    except Workspace.DoesNotExist as exc:
+        raise NotFound("No such workspace.") from exc

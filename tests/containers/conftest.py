@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.agent_process import agent_factory  # noqa: F401  (fixture)
+from tests.containers.stack import Stack, register_server
+from tests.nginx_process import NginxProcess
+from tests.services import require_docker
+
+
+@pytest.fixture
+def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
+    """WORKDIR_DEPLOY, WORKDIR_TEMPLATE and the routes directory of this test only."""
+    tmp_path.chmod(0o755)  # nginx workers and containers may run as another user
+    dirs = {name: tmp_path / name for name in ("deploy", "template", "routes")}
+    for path in dirs.values():
+        path.mkdir()
+        path.chmod(0o755)
+    (dirs["template"] / "README.txt").write_text("Your workspace.\n")
+    (dirs["template"] / "notebooks").mkdir()
+    settings.WORKDIR_DEPLOY = str(dirs["deploy"])
+    settings.WORKDIR_TEMPLATE = str(dirs["template"])
+    settings.NGINX_ROUTES_DIR = str(dirs["routes"])
+    return dirs
+
+
+@pytest.fixture
+def stack(
+    transactional_db, live_server, workspace_dirs, agent_factory, tmp_path, settings  # noqa: F811
+) -> Iterator[Stack]:
+    require_docker()
+    agent = agent_factory(workspace_root=workspace_dirs["deploy"])
+    proxy = NginxProcess.start(tmp_path / "nginx", backend=live_server.url.removeprefix("http://"))
+    settings.NGINX_TEST_COMMAND = proxy.test_command
+    settings.NGINX_RELOAD_COMMAND = proxy.reload_command
+    server = register_server(agent)
+    yield Stack(
+        agent=agent,
+        nginx=proxy,
+        server=server,
+        deploy=workspace_dirs["deploy"],
+        template=workspace_dirs["template"],
+        routes=workspace_dirs["routes"],
+        live_url=live_server.url,
+    )
+    proxy.stop()

@@ -1,0 +1,92 @@
+"""End to end on the real stack: approve → container → routes → only the owner gets in → delete."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import User, UserStatus
+from accounts.services import session_create
+from audit.models import AuditLog
+from containers.models import Workspace, WorkspaceStatus
+from containers.services import (
+    workspace_approve,
+    workspace_restart,
+    workspace_start,
+    workspace_stop,
+    workspace_user_delete,
+)
+from tests.containers.stack import unique_username
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.docker, pytest.mark.nginx]
+
+
+def test_approve_open_operate_delete(stack):
+    admin = UserFactory(username=unique_username("ad"), admin=True)
+    name = unique_username("al")
+    alice = UserFactory(username=name, pending=True)
+    bob = UserFactory(username=unique_username("bo"))
+    alice_token, bob_token = session_create(user=alice)[1], session_create(user=bob)[1]
+
+    workspace, queued = workspace_approve(actor=admin, user=alice)
+    assert queued
+    workspace.refresh_from_db()
+    assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
+    alice.refresh_from_db()
+    assert alice.status == UserStatus.ACTIVE and alice.is_approved
+    assert alice.redirect_url == f"/{name}/vscode/"
+    assert alice.metadata["workspace"]["vscode_port"] == workspace.vscode_port
+    assert (stack.deploy / name / "README.txt").exists()
+    assert (stack.routes / f"{name}.conf").exists()
+    assert stack.containers() == [f"{stack.agent.label_prefix}-{name}"]
+
+    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 200)
+    vscode = stack.get(f"/{name}/vscode/", alice_token)
+    assert "vscode stand-in" in vscode.text and name in vscode.text
+    jupyter = stack.get(f"/{name}/jupyter/", alice_token)
+    assert jupyter.status_code == 200 and "jupyter stand-in" in jupyter.text
+    assert stack.get(f"/{name}/vscode/", bob_token).status_code == 403
+    assert stack.get(f"/{name}/jupyter/", bob_token).status_code == 403
+    assert stack.get(f"/{name}/vscode/").status_code == 401
+    browser = stack.get(f"/{name}/vscode/", Accept="text/html")
+    assert browser.status_code == 302 and f"/login?next=/{name}/vscode/" in browser.headers["Location"]
+
+    # Approving again changes nothing: still one container, one route file, one audit row.
+    assert workspace_approve(actor=admin, user=alice) == (Workspace.objects.get(pk=workspace.pk), False)
+    assert len(stack.containers()) == 1
+    assert (
+        AuditLog.objects.filter(action_type="workspace.provision", target_id=str(workspace.pk)).count() == 1
+    )
+
+    workspace = workspace_stop(actor=alice, workspace=workspace)
+    assert workspace.status == WorkspaceStatus.STOPPED
+    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 502)
+    workspace = workspace_start(actor=alice, workspace=workspace)
+    assert workspace.status == WorkspaceStatus.ACTIVE
+    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 200)
+    workspace = workspace_restart(actor=admin, workspace=workspace)
+    assert stack.status_becomes(f"/{name}/jupyter/", alice_token, 200)
+
+    assert workspace_user_delete(actor=admin, user=alice, delete_folder=True) is True
+    assert not User.objects.filter(pk=alice.pk).exists()
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+    assert not (stack.routes / f"{name}.conf").exists()
+    assert not (stack.deploy / name).exists()
+    assert stack.containers() == []
+    actions = set(
+        AuditLog.objects.filter(target_id__in=[str(alice.pk), str(workspace.pk)]).values_list(
+            "action_type", flat=True
+        )
+    )
+    assert {
+        "user.approve",
+        "workspace.approve",
+        "workspace.provision",
+        "workspace.stop",
+        "workspace.start",
+        "workspace.restart",
+        "user.delete_requested",
+        "user.delete",
+    } <= actions
+    # No route any more: the request falls through to the platform, which knows no such page.
+    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 404)
