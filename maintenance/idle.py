@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from containers.models import Workspace, WorkspaceStatus
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_log_record
 from containers import services as workspace_services
+from containers.models import Workspace, WorkspaceStatus
 from mgmt.exceptions import ApplicationError
 from servers.agent_client import AgentClient
 

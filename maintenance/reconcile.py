@@ -24,7 +24,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from containers.models import Workspace, WorkspaceStatus
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -35,6 +34,7 @@ from audit.models import LogLevel
 from audit.services import audit_log_record
 from containers import folders, nginx
 from containers import services as workspace_services
+from containers.models import Workspace, WorkspaceStatus
 from mgmt.exceptions import ApplicationError, NotFound
 from servers.agent_client import AgentClient, AgentError
 from servers.models import Server
@@ -296,7 +296,8 @@ def _check_server(
             run.found(
                 Kind.ADOPTED_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
                 detail=f"database has container {ws.container_id[:12]}, the host runs {container['id'][:12]}",
-                action="record the running container", repair=lambda w=ws, c=container: _adopt_container(w, c),
+                action="record the running container",
+                repair=lambda w=ws, c=container: _adopt_container(w, c),
             )  # fmt: skip
         if ws.status == WorkspaceStatus.ACTIVE and container.get("status") != "running":
             run.found(
@@ -318,7 +319,7 @@ def _check_server(
         ):
             run.found(
                 Kind.PORT_MISMATCH, server=server.name, subject=ws.owner.username, workspace=ws,
-                detail=f"database {ws.vscode_port}/{ws.jupyter_port}, container {published[0]}/{published[1]}",
+                detail=f"database {ws.vscode_port}/{ws.jupyter_port}, host {published[0]}/{published[1]}",
                 action="record the container's ports and rewrite the routes",
                 repair=lambda w=ws, p=published: _record_ports(w, p[0], p[1]),
             )  # fmt: skip
@@ -385,7 +386,7 @@ def _check_folders(run: _Run) -> None:
             continue
         run.found(
             Kind.ORPHAN_FOLDER, server="", subject=name, detail=f"{folders.folder_path(name)}: no such user",
-            action="remove the folder" if run.remove_orphan_folders else "keep (deleting a person may keep it)",
+            action="remove the folder" if run.remove_orphan_folders else "keep (a deletion may keep it)",
             repair=(lambda n=name: folders.folder_delete(username=n)) if run.remove_orphan_folders else None,
         )  # fmt: skip
 

@@ -25,3 +25,18 @@ def prune_images() -> dict[str, Any]:
 @shared_task(name="maintenance.tasks.purge_abandoned_uploads", ignore_result=True)
 def purge_abandoned_uploads() -> dict[str, Any]:
     return services.cleanup_uploads().as_dict()
+
+
+@shared_task(name="maintenance.tasks.stop_idle_workspaces", ignore_result=True)
+def stop_idle_workspaces() -> dict[str, Any]:
+    from .idle import workspaces_stop_idle
+
+    return workspaces_stop_idle().as_dict()
+
+
+@shared_task(name="maintenance.tasks.reconcile", ignore_result=True, soft_time_limit=600, time_limit=660)
+def reconcile(*, dry_run: bool = False, server_name: str = "", trigger: str = "beat") -> int:
+    """One reconcile run (on the `edge` queue: it reads and writes the routes directory); its id."""
+    from .reconcile import reconcile as run_reconcile
+
+    return run_reconcile(dry_run=dry_run, server_name=server_name, trigger=trigger).pk

@@ -148,6 +148,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
 CELERY_TASK_ROUTES = {
     "containers.tasks.routes_*": {"queue": "edge"},
     "containers.tasks.workspace_*": {"queue": "provisioning"},
+    # The reconciler reads and repairs the routes directory of the nginx host.
+    "maintenance.tasks.reconcile": {"queue": "edge"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
