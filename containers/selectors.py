@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
 
-from mgmt.exceptions import Conflict
+from accounts.models import User
+from mgmt.exceptions import Conflict, NotFound
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStatus
 
@@ -110,3 +111,10 @@ def workspaces_on_server(server: Server) -> list[str]:
         f"{w.owner.username}/{w.name} ({w.status})"
         for w in Workspace.objects.live().filter(server=server).select_related("owner")
     ]
+
+
+def user_for_approval(*, pk: int) -> User:
+    try:
+        return User.objects.get(pk=pk)
+    except User.DoesNotExist as exc:
+        raise NotFound("No such user.") from exc

@@ -95,3 +95,9 @@ class PasswordResetInput(serializers.Serializer):
 
 class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+
+
+class DeleteUserQuery(serializers.Serializer):
+    delete_workspace = serializers.BooleanField(
+        required=False, default=False, help_text="Also remove the workspace folder."
+    )

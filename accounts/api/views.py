@@ -20,6 +20,7 @@ from mgmt.api.viewsets import ScopedGenericViewSet
 from mgmt.exceptions import NotAuthenticated, PermissionDenied
 
 from .serializers import (
+    DeleteUserQuery,
     LoginInput,
     LoginOutput,
     PasswordResetInput,
@@ -170,9 +171,22 @@ class UserViewSet(ScopedGenericViewSet):
         user = services.user_update(actor=request.user, user=user, **data.validated_data)
         return APIResponse(UserOutput(user).data, message="Account updated.")
 
-    @extend_schema(responses={200: None})
+    @extend_schema(parameters=[DeleteUserQuery], responses={200: None, 202: None})
     def destroy(self, request: Request, pk: int) -> APIResponse:
-        services.user_delete(actor=request.user, user=self.get_object())
+        # The workspace part (container, routes, folder) lives in the containers app.
+        from containers.services import workspace_user_delete
+
+        query = DeleteUserQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        queued = workspace_user_delete(
+            actor=request.user, user=self.get_object(), delete_folder=query.validated_data["delete_workspace"]
+        )
+        if queued:
+            return APIResponse(
+                None,
+                status=202,
+                message="Deleting the account and its workspace; the user is 'deleting' until done.",
+            )
         return APIResponse(None, message="Account deleted.")
 
     @extend_schema(request=PasswordResetInput, responses={200: None})

@@ -29,7 +29,12 @@ def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
 
 @pytest.fixture
 def stack(
-    transactional_db, live_server, workspace_dirs, agent_factory, tmp_path, settings  # noqa: F811
+    transactional_db,
+    live_server,
+    workspace_dirs,
+    agent_factory,  # noqa: F811
+    tmp_path,
+    settings,
 ) -> Iterator[Stack]:
     require_docker()
     agent = agent_factory(workspace_root=workspace_dirs["deploy"])

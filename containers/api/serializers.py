@@ -1,0 +1,78 @@
+"""Input and output shapes of the workspaces API (validation only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from containers.models import Workspace
+from containers.selectors import workspace_links
+from servers.models import Server
+
+
+class ApproveInput(serializers.Serializer):
+    server = serializers.PrimaryKeyRelatedField(
+        queryset=Server.objects.all(), required=False, allow_null=True
+    )
+    cpu = serializers.FloatField(required=False, min_value=0.1, max_value=256)
+    memory = serializers.CharField(required=False, max_length=16, help_text='Bytes or a size like "2g".')
+    gpus = serializers.IntegerField(required=False, min_value=0, max_value=16, default=0)
+    image = serializers.CharField(required=False, max_length=255, allow_blank=True)
+
+    def validate_memory(self, value: str) -> int | str:
+        return int(value) if value.isdigit() else value
+
+
+class LogsQuery(serializers.Serializer):
+    tail = serializers.IntegerField(required=False, min_value=1, max_value=10000, default=100)
+
+
+class WorkspaceOutput(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+    owner_id = serializers.IntegerField()
+    server = serializers.CharField(source="server.name", default=None)
+    links = serializers.SerializerMethodField()
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workspace
+        fields = [
+            "id",
+            "owner",
+            "owner_id",
+            "name",
+            "server",
+            "server_id",
+            "status",
+            "status_reason",
+            "step",
+            "attempts",
+            "image",
+            "cpu",
+            "memory",
+            "gpus",
+            "container_name",
+            "vscode_port",
+            "jupyter_port",
+            "links",
+            "status_url",
+            "created_at",
+            "provisioned_at",
+        ]
+
+    def get_links(self, obj: Workspace) -> dict[str, str] | None:
+        return workspace_links(workspace=obj) if obj.status in ("active", "stopped") else None
+
+    def get_status_url(self, obj: Workspace) -> str:
+        return f"/api/workspaces/{obj.pk}"
+
+
+class WorkspaceDetailOutput(WorkspaceOutput):
+    live = serializers.SerializerMethodField()
+
+    class Meta(WorkspaceOutput.Meta):
+        fields = [*WorkspaceOutput.Meta.fields, "live"]
+
+    def get_live(self, obj: Workspace) -> dict[str, Any]:
+        return self.context.get("live") or {}

@@ -1,0 +1,58 @@
+from tests.matrix import Ctx, Row, admin_only, expect, owner_or_admin
+
+
+def _workspace(ctx: Ctx) -> None:
+    from accounts.roles import owner_permissions_grant
+    from containers.models import Workspace, WorkspaceStatus
+    from servers.models import Server, ServerStatus
+
+    # Its agent port is closed: live calls fail fast, as with an unreachable host.
+    server = Server.objects.create(
+        name="matrix-ws-host",
+        address="127.0.0.1",
+        agent_port=1,
+        agent_secret="s" * 32,
+        status=ServerStatus.ONLINE,
+        memory_total=64 * 1024**3,
+    )
+    ctx.extra["server"] = server
+    workspace = Workspace.objects.create(
+        owner=ctx.alice,
+        server=server,
+        image="mgmt-test/workspace:latest",
+        status=WorkspaceStatus.ACTIVE,
+        container_name="alice",
+        vscode_port=40001,
+        jupyter_port=40002,
+        upstream_host="127.0.0.1",
+    )
+    owner_permissions_grant(user=ctx.alice, obj=workspace, actions=("view", "operate"))
+    ctx.extra["workspace"] = workspace
+
+
+def _ws(ctx: Ctx) -> dict:
+    return {"pk": ctx.workspace.pk}
+
+
+def _on_workspace(name: str, method: str, expected: dict, **kwargs) -> Row:
+    return Row(name, method, expected, setup=_workspace, kwargs=_ws, **kwargs)
+
+
+ROWS = [
+    # The provisioning task is queued after commit; the matrix rows never commit.
+    Row(
+        "containers:user-approve",
+        "POST",
+        admin_only(202),
+        setup=_workspace,
+        kwargs=lambda ctx: {"pk": ctx.carol.pk},
+        data=lambda ctx: {"memory": "1g", "cpu": 1},
+    ),
+    Row("containers:workspace-list", "GET", expect(anonymous=401, alice=200, bob=200, qvp=200, admin=200)),
+    _on_workspace("containers:workspace-detail", "GET", owner_or_admin()),
+    # The host's agent is unreachable: the owner and admins get 503, everyone else 404.
+    _on_workspace("containers:workspace-start", "POST", owner_or_admin(503)),
+    _on_workspace("containers:workspace-stop", "POST", owner_or_admin(503)),
+    _on_workspace("containers:workspace-restart", "POST", owner_or_admin(503)),
+    _on_workspace("containers:workspace-logs", "GET", owner_or_admin(503)),
+]
