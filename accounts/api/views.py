@@ -128,8 +128,8 @@ class VerifyView(APIView):
         if not selectors.workspace_access_allowed(user=user, uri=request.META.get("HTTP_X_ORIGINAL_URI")):
             raise PermissionDenied("This workspace is not yours.")
         owner = selectors.workspace_owner_from_uri(request.META.get("HTTP_X_ORIGINAL_URI"))
-        if owner:
-            route_activity_touch(username=owner)  # idle workspaces are stopped (maintenance app)
+        if owner:  # activity keeps the workspace from the idle stop (maintenance app)
+            route_activity_touch(username=owner, user_id=user.pk if owner == user.username else None)
         response = APIResponse({"username": user.username, "user_type": user.user_type})
         response["X-Auth-User"] = user.username
         return response
