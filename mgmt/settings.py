@@ -240,6 +240,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several models have a "status" field with its own choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "ReconcileRunStatusEnum": "maintenance.models.RunStatus",
+        "WorkspaceStatusEnum": "containers.models.WorkspaceStatus",
+    },
 }
 
 # --- i18n, static -----------------------------------------------------------
