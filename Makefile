@@ -23,12 +23,10 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt agent/requirements
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
-## make run: the platform on its embedded default (SQLite, eager Celery) at http://127.0.0.1:8000
+## make run: the platform on its embedded default (SQLite, eager Celery) at http://127.0.0.1:8000;
+## where Docker and nginx exist also a local agent, the workspace image and nginx on 127.0.0.1:8080
 run: $(VENV)/.run-installed
-	mkdir -p var/workspaces var/template var/nginx/routes
-	$(MANAGE) migrate --noinput
-	$(MANAGE) ensure_admin
-	$(MANAGE) runserver 127.0.0.1:8000
+	scripts/run-stack.sh
 
 ## make test: prepare the real services, then lint, checks and the whole suite on MariaDB
 test: prepare lint check pytest

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import User
+
 
 class WorkspaceStatus(models.TextChoices):
     PENDING = "pending", "Pending"
@@ -95,3 +97,12 @@ class Workspace(models.Model):
 
     def route_prefix(self, app: str) -> str:
         return f"/{self.owner.username}/{app}/"
+
+
+class PendingUser(User):
+    """Sign-ups waiting for approval, as their own list in the admin (approve action there)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending sign-up"
+        verbose_name_plural = "pending sign-ups"

@@ -18,6 +18,7 @@ claim made with a conditional UPDATE makes sure one worker runs one attempt.
 from __future__ import annotations
 
 import re
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,18 @@ def _ports_record(workspace: Workspace, ports: dict[str, Any]) -> None:
             f"Port {vscode[1]} or {jupyter[1]} on {workspace.server} is recorded for another workspace; "
             "run the reconciler."
         ) from exc
+
+
+def _ports_query(client: AgentClient, container: str, attempts: int = 3) -> dict[str, Any]:
+    """The port query is a read: a host busy creating many containers may be slow, so ask again."""
+    for attempt in range(attempts):
+        try:
+            return client.query_agent_port_info(container)
+        except AgentUnavailable:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _upstreams(workspace: Workspace) -> tuple[nginx.Upstream, nginx.Upstream]:
@@ -278,7 +291,7 @@ def workspace_provision(*, workspace_id: int) -> bool:
         workspace.container_id, workspace.container_name = data["id"], data.get("name") or username
         workspace.save(update_fields=["container_id", "container_name", "updated_at"])
         _set_step(workspace, ProvisionStep.PORTS)
-        _ports_record(workspace, client.query_agent_port_info(workspace.container_id))
+        _ports_record(workspace, _ports_query(client, workspace.container_id))
         _set_step(workspace, ProvisionStep.ROUTES)
     except Exception as exc:  # every failure ends in the compensation, never half-done
         if not isinstance(exc, ApplicationError):
@@ -478,6 +491,11 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
 
     if user.pk == actor.pk:
         raise Conflict("You cannot delete your own account.")
+    if (
+        user.is_admin
+        and not User.objects.filter(user_type=user.user_type, is_active=True).exclude(pk=user.pk).exists()
+    ):
+        raise Conflict("This is the last active admin and cannot be deleted.")
     if not Workspace.objects.filter(owner=user).exists():
         if delete_folder:
             folders.folder_delete(username=user.username)

@@ -1,12 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.pages import login_page, logout_page, register_page
+from containers.pages import workspace_action_page, workspace_page
 from mgmt.api.views import HealthView, NotFoundView
 from servers.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Pages for people (server-rendered).
+    path("", RedirectView.as_view(url="/workspace", permanent=False)),
+    path("register", register_page, name="page-register"),
+    path("login", login_page, name="page-login"),
+    path("logout", logout_page, name="page-logout"),
+    path("workspace", workspace_page, name="page-workspace"),
+    path("workspace/<str:action>", workspace_action_page, name="page-workspace-action"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/health", HealthView.as_view(), name="health"),

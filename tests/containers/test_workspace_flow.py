@@ -90,3 +90,30 @@ def test_approve_open_operate_delete(stack):
     } <= actions
     # No route any more: the request falls through to the platform, which knows no such page.
     assert stack.status_becomes(f"/{name}/vscode/", alice_token, 404)
+
+
+def test_delete_with_agent_down_stays_deleting_then_retry_finishes(stack, agent_factory):
+    admin = UserFactory(username=unique_username("ad"), admin=True)
+    user = UserFactory(username=unique_username("u"), pending=True)
+    workspace, _ = workspace_approve(actor=admin, user=user)
+    workspace.refresh_from_db()
+    assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
+
+    stack.agent.stop(remove_containers=False)
+    assert workspace_user_delete(actor=admin, user=user, delete_folder=False) is True
+    user.refresh_from_db()
+    workspace.refresh_from_db()
+    assert user.status == UserStatus.DELETING
+    assert workspace.status == WorkspaceStatus.DELETING
+    assert workspace.status_reason.startswith("container:") and "unreachable" in workspace.status_reason
+    assert not (stack.routes / f"{user.username}.conf").exists()  # routes go first
+    assert AuditLog.objects.filter(action_type="user.delete_failed", target_id=str(user.pk)).count() == 1
+
+    stack.agent = agent_factory(
+        workspace_root=stack.deploy, port=stack.agent.port, secret=stack.agent.secret,
+        label_prefix=stack.agent.label_prefix,
+    )  # fmt: skip
+    assert workspace_user_delete(actor=admin, user=user) is True
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert stack.containers() == []
+    assert (stack.deploy / user.username).is_dir()  # the folder is kept unless asked

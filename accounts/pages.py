@@ -1,0 +1,82 @@
+"""Server-rendered pages for people: sign up, log in, log out (no front-end build).
+
+Log in sets the same HttpOnly session cookie as `POST /api/auth/login`; it is what
+nginx's `auth_request` checks on every workspace URL.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.models import User
+from mgmt.exceptions import ApplicationError
+
+
+def page_user(request: HttpRequest) -> User | None:
+    """The person behind the session cookie, or None."""
+    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
+    session = selectors.session_get_live(token=token)
+    return session.user if session else None
+
+
+def _safe_next(request: HttpRequest, value: str | None) -> str | None:
+    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}):
+        return value
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def register_page(request: HttpRequest) -> HttpResponse:
+    values = {"email": request.POST.get("email", ""), "username": request.POST.get("username", "")}
+    if request.method == "POST":
+        try:
+            services.user_register(password=request.POST.get("password", ""), **values)
+        except ApplicationError as exc:
+            return render(request, "pages/register.html", {"error": exc.message, **values}, status=400)
+        messages.success(request, "Signed up. You can log in once an operator has approved your account.")
+        return redirect("page-login")
+    return render(request, "pages/register.html", values)
+
+
+@require_http_methods(["GET", "POST"])
+def login_page(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    context = {"next": next_url or "", "email": request.POST.get("email", "")}
+    if request.method == "POST":
+        try:
+            result = services.user_login(
+                request=request, email=context["email"], password=request.POST.get("password", "")
+            )
+        except ApplicationError as exc:
+            return render(
+                request, "pages/login.html", {**context, "error": exc.message}, status=exc.status_code
+            )
+        target = next_url or ("/admin/" if result.user.is_staff else "/workspace")
+        response = HttpResponseRedirect(target)
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME_WORKSPACE,
+            result.token,
+            max_age=int(settings.SESSION_TOKEN_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+        return response
+    return render(request, "pages/login.html", context)
+
+
+@require_POST
+def logout_page(request: HttpRequest) -> HttpResponse:
+    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
+    session = selectors.session_get_live(token=token)
+    if session is not None:
+        services.session_revoke(session=session)
+    response = redirect("page-login")
+    response.delete_cookie(settings.SESSION_COOKIE_NAME_WORKSPACE, samesite="Lax")
+    return response

@@ -1,0 +1,250 @@
+"""Approval → workspace reachable, against the floor of plain `docker run`.
+
+For each N (default 1, 10, 30) N pending users are approved at once through the
+HTTP API (behind a real nginx); the clock runs from the approval call until every
+`/<username>/vscode/` answers 200 through nginx with the owner's cookie. The whole
+platform runs for real: MariaDB, Redis, a Celery worker consuming
+default/provisioning/edge, gunicorn serving Django, a host agent, nginx. In the
+same run the floor is measured: N concurrent `docker run -p 127.0.0.1::8080` of
+the same image until their ports answer. Prints per-user latency (median, max),
+the batch wall time, and the approval/floor ratios. Everything is created with
+unique names in a database of its own, and removed at the end.
+
+    DATABASE_URL=mysql://mgmt:mgmt@127.0.0.1:3306/mgmt REDIS_URL=redis://127.0.0.1:6379/5 \
+        python bench/bench_approve.py [--counts 1,10,30] [--image mgmt-test/workspace:latest]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_agent_create import remove, via_docker_run  # noqa: E402
+
+from tests.agent_process import free_port, start_agent  # noqa: E402
+
+PASSWORD = "bench-password-correct-horse-42"
+
+
+def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, cookies=cookies, timeout=2, allow_redirects=False).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} never answered 200")
+
+
+def spawn(args: list[str], log: Path, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--counts", default="1,10,30")
+    parser.add_argument("--image", default="mgmt-test/workspace:latest")
+    parser.add_argument("--worker-concurrency", type=int, default=16)
+    options = parser.parse_args()
+    counts = [int(n) for n in options.counts.split(",")]
+
+    base_url = os.environ.get("DATABASE_URL", "mysql://mgmt:mgmt@127.0.0.1:3306/mgmt")
+    if not base_url.startswith("mysql://"):
+        sys.exit("DATABASE_URL must point at MariaDB/MySQL (the bench makes a database of its own there).")
+    run_id = uuid.uuid4().hex[:8]
+    db_name = f"bench_{run_id}"
+    work = Path(tempfile.mkdtemp(prefix=f"bench-approve-{run_id}-"))
+    work.chmod(0o755)
+    dirs = {name: work / name for name in ("deploy", "template", "routes", "nginx", "log")}
+    for path in dirs.values():
+        path.mkdir()
+        path.chmod(0o755)
+    (dirs["template"] / "README.txt").write_text("bench\n")
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mgmt.settings",
+        "DATABASE_URL": base_url.rsplit("/", 1)[0] + f"/{db_name}",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CACHE_KEY_PREFIX": f"bench-{run_id}",
+        "WORKDIR_DEPLOY": str(dirs["deploy"]),
+        "WORKDIR_TEMPLATE": str(dirs["template"]),
+        "NGINX_ROUTES_DIR": str(dirs["routes"]),
+        "REGISTER_RATE_LIMIT": "",
+        "LOG_LEVEL": "WARNING",
+        "WORKSPACE_DEFAULT_IMAGE": options.image,
+    }
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    connection.settings_dict["NAME"] = ""  # the database does not exist yet
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    connection.close()
+    connection.settings_dict["NAME"] = db_name
+    processes: list[subprocess.Popen] = []
+    agent = None
+    try:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from containers.nginx import write_standalone_config
+        from mgmt.celery import app as celery_app
+
+        celery_app.control.purge()
+        agent = start_agent(workspace_root=dirs["deploy"], log_dir=dirs["log"])
+        app_port = free_port()
+        conf = write_standalone_config(
+            prefix=dirs["nginx"], listen=f"127.0.0.1:{free_port()}", backend=f"127.0.0.1:{app_port}"
+        )
+        edge_port = int(
+            conf.parent.joinpath("platform.conf").read_text().split("listen 127.0.0.1:")[1].split(";")[0]
+        )
+        nginx_bin = "/usr/sbin/nginx"
+        env["NGINX_TEST_COMMAND"] = f"{nginx_bin} -p {dirs['nginx']} -c {conf} -t -q"
+        env["NGINX_RELOAD_COMMAND"] = f"{nginx_bin} -p {dirs['nginx']} -c {conf} -s reload"
+        processes.append(
+            spawn(
+                [nginx_bin, "-p", str(dirs["nginx"]), "-c", str(conf), "-g", "daemon off;"],
+                dirs["log"] / "nginx.log",
+                env,
+            )
+        )
+        processes.append(
+            spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "mgmt.wsgi",
+                    "-b",
+                    f"127.0.0.1:{app_port}",
+                    "-w",
+                    "4",
+                    "--threads",
+                    "8",
+                ],
+                dirs["log"] / "gunicorn.log",
+                env,
+            )
+        )
+        worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning,edge",
+                  "-P", "threads", "-c", str(options.worker_concurrency),
+                  "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+        processes.append(spawn(worker, dirs["log"] / "worker.log", env))
+        edge = f"http://127.0.0.1:{edge_port}"
+        wait_ok(f"{edge}/api/health", timeout=60)
+
+        from accounts.models import User
+        from accounts.services import session_create
+        from containers.models import Workspace
+        from servers.models import Server, ServerStatus
+        from tests.factories import UserFactory
+
+        Server.objects.create(
+            name="bench", address="127.0.0.1", agent_port=agent.port, agent_secret=agent.secret,
+            status=ServerStatus.ONLINE, memory_total=1024 * 1024**3, cpu_count=64,
+        )  # fmt: skip
+        admin = UserFactory(username=f"benchadmin{run_id}", admin=True, password=PASSWORD)
+        admin_token = session_create(user=admin)[1]
+
+        left = f"{'N':>4} {'approve median':>15} {'max':>8} {'wall':>8}"
+        right = f"{'docker run median':>18} {'max':>8} {'wall':>8}"
+        print(f"{left} | {right} | ratio median  wall")
+        for count in counts:
+            users = [
+                UserFactory(username=f"b{run_id}n{count}x{i}", pending=True, password=PASSWORD)
+                for i in range(count)
+            ]
+            tokens = {
+                u.pk: session_create(user=u)[1] for u in User.objects.filter(pk__in=[u.pk for u in users])
+            }
+
+            failed: list[str] = []
+
+            def approve_one(user, tokens=tokens, failed=failed) -> float:
+                started = time.perf_counter()
+                answer = requests.post(
+                    f"{edge}/api/admin/users/{user.pk}/approve", json={"memory": "256m", "cpu": 0.5},
+                    headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
+                )  # fmt: skip
+                answer.raise_for_status()
+                try:
+                    wait_ok(f"{edge}/{user.username}/vscode/", cookies={"mgmt_token": tokens[user.pk]})
+                except TimeoutError:
+                    failed.append(user.username)
+                return time.perf_counter() - started
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=count) as pool:
+                platform = list(pool.map(approve_one, users))
+            platform_wall = time.perf_counter() - started
+
+            names = [f"bench-floor-{run_id}-{count}-{i}" for i in range(count)]
+            started = time.perf_counter()
+            try:
+                with ThreadPoolExecutor(max_workers=count) as pool:
+                    floor = list(pool.map(lambda name: via_docker_run(name, options.image), names))
+                floor_wall = time.perf_counter() - started
+            finally:
+                remove(names)
+            pm, fm = statistics.median(platform), statistics.median(floor)
+            print(
+                f"{count:>4} {pm:>14.2f}s {max(platform):>7.2f}s {platform_wall:>7.2f}s | "
+                f"{fm:>17.2f}s {max(floor):>7.2f}s {floor_wall:>7.2f}s | "
+                f"{pm / fm:>6.1f}x {platform_wall / floor_wall:>5.1f}x",
+                flush=True,
+            )
+            if failed:
+                reasons = Workspace.objects.filter(owner__username__in=failed).values_list(
+                    "status_reason", flat=True
+                )
+                print(f"     {len(failed)} of {count} never answered: {sorted(set(reasons))}", flush=True)
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        if agent is not None:
+            agent.stop()  # removes every container with the agent's unique label prefix
+        connection.close()
+        connection.settings_dict["NAME"] = ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The "my workspace" page: status while provisioning, then links and start/stop/restart."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.pages import page_user
+from mgmt.exceptions import ApplicationError
+
+from . import selectors, services
+from .models import WorkspaceStatus
+
+_ACTIONS = {
+    "start": services.workspace_start,
+    "stop": services.workspace_stop,
+    "restart": services.workspace_restart,
+}
+
+
+@require_GET
+def workspace_page(request: HttpRequest) -> HttpResponse:
+    user = page_user(request)
+    if user is None:
+        return redirect(f"/login?next={request.path}")
+    workspace = selectors.workspace_of_user(user=user)
+    busy = workspace is not None and workspace.status in (
+        WorkspaceStatus.PENDING,
+        WorkspaceStatus.PROVISIONING,
+    )
+    context = {
+        "person": user,
+        "workspace": workspace,
+        "busy": busy,
+        "links": selectors.workspace_links(workspace=workspace) if workspace else None,
+        "operable": workspace is not None
+        and workspace.status in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED),
+    }
+    return render(request, "pages/workspace.html", context)
+
+
+@require_POST
+def workspace_action_page(request: HttpRequest, action: str) -> HttpResponse:
+    user = page_user(request)
+    if user is None:
+        return redirect("/login?next=/workspace")
+    workspace = selectors.workspace_of_user(user=user)
+    operation = _ACTIONS.get(action)
+    if workspace is None or operation is None:
+        messages.error(request, "Nothing to do.")
+        return redirect("page-workspace")
+    try:
+        operation(actor=user, workspace=workspace)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Workspace {action} done.")
+    return redirect("page-workspace")

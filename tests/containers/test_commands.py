@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import User
+from audit.models import AuditLog
+from containers.models import Workspace, WorkspaceStatus
+from tests.containers.stack import unique_username
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.docker, pytest.mark.nginx]
+
+
+def test_approve_user_waits_with_progress_then_delete_user(stack):
+    user = UserFactory(username=unique_username("c"), pending=True)
+    out = StringIO()
+    call_command(
+        "approve_user", user.email, "--memory", "512m", "--server", stack.server.name, "--wait", stdout=out
+    )
+    assert f"Active: /{user.username}/vscode/" in out.getvalue()
+    assert Workspace.objects.get(owner=user).status == WorkspaceStatus.ACTIVE
+
+    out = StringIO()
+    call_command("delete_user", user.username, "--delete-workspace", stdout=out)
+    assert f"Deleted {user.username}." in out.getvalue()
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert stack.containers() == [] and not (stack.deploy / user.username).exists()
+    assert AuditLog.objects.filter(action_type="user.delete", target_id=str(user.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_approve_user_names_what_is_wrong():
+    with pytest.raises(CommandError, match="No user"):
+        call_command("approve_user", "nobody-here")
+    UserFactory(username="pat", pending=True)
+    with pytest.raises(CommandError, match="No server is online"):
+        call_command("approve_user", "pat")
