@@ -70,6 +70,10 @@ def test_idle_workspaces_are_stopped_and_the_owner_sees_why(stack, settings, api
     # The owner sees the reason on their workspace.
     answer = api_as(idle.owner).get(f"/api/workspaces/{idle.pk}").json()["data"]
     assert answer["status"] == "stopped" and "without use" in answer["status_reason"]
+    browser = Client()
+    browser.cookies[settings.SESSION_COOKIE_NAME_WORKSPACE] = session_create(user=idle.owner)[1]
+    page = browser.get("/workspace")
+    assert page.status_code == 200 and b"minutes without use" in page.content
     # The reconciler agrees: a stopped workspace with a stopped container is no drift.
     assert reconcile(stuck_after=timedelta(0)).status == RunStatus.CLEAN
 
