@@ -240,10 +240,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # Several models have a "status" field with its own choices: name each enum.
+    # Several models have a "status" with different choices: name each set.
     "ENUM_NAME_OVERRIDES": {
-        "ReconcileRunStatusEnum": "maintenance.models.RunStatus",
         "WorkspaceStatusEnum": "containers.models.WorkspaceStatus",
+        "ReconcileRunStatusEnum": "maintenance.models.RunStatus",
     },
 }
 

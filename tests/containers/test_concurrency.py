@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connections
 
 from accounts.services import session_create
@@ -28,8 +29,13 @@ def run_at_once(calls):
         finally:
             connections.close_all()  # each thread has its own connection
 
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+    try:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(run, calls))
+    finally:
+        # Eager tasks set Celery's process-wide "join would block" flag and restore it on exit;
+        # interleaved in threads they can leave it set, which breaks later `.get()` in this process.
+        _set_task_join_will_block(False)
 
 
 def test_same_approval_ten_times_makes_one_of_everything(stack):

@@ -13,6 +13,7 @@ from containers.models import WorkspaceStatus
 from containers.services import workspace_approve
 from tests.containers.stack import unique_username
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.net import wait_until
 
 
 def _csrf(html: str) -> str:
@@ -61,6 +62,13 @@ def test_browser_goes_to_login_and_comes_back_then_uses_the_buttons(stack):
     browser = requests.Session()
     browser.headers["Accept"] = "text/html"
     target = f"/{user.username}/vscode/"
+    # nginx reloads asynchronously: wait until the new route answers (302 for a browser).
+    assert wait_until(
+        lambda: (
+            browser.get(stack.nginx.base_url + target, allow_redirects=False, timeout=10).status_code == 302
+        ),
+        timeout=20,
+    )
     first = browser.get(stack.nginx.base_url + target, allow_redirects=False, timeout=10)
     assert first.status_code == 302 and first.headers["Location"].endswith(f"/login?next={target}")
     login = browser.get(stack.nginx.base_url + f"/login?next={target}", timeout=10)
