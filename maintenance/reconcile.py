@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from loguru import logger
@@ -35,11 +36,14 @@ from audit.services import audit_log_record
 from containers import folders, nginx
 from containers import services as workspace_services
 from containers.models import Workspace, WorkspaceStatus
-from mgmt.exceptions import ApplicationError, NotFound
+from mgmt.exceptions import ApplicationError, Conflict, NotFound
 from servers.agent_client import AgentClient, AgentError
 from servers.models import Server
 
 from .models import ReconcileRun, RunStatus
+
+_LOCK_KEY = "maintenance:reconcile-lock"
+_LOCK_SECONDS = 15 * 60  # longer than the task's time limit: a killed run frees it eventually
 
 
 class Kind(StrEnum):
@@ -399,7 +403,34 @@ def reconcile(
     stuck_after: timedelta | None = None,
     remove_orphan_folders: bool = False,
 ) -> ReconcileRun:
-    """Compare, classify, repair (unless `dry_run`); the run, with every finding, is saved and returned."""
+    """Compare, classify, repair (unless `dry_run`); the run, with every finding, is saved and returned.
+
+    One repairing run at a time (a cache lock): a second one while the first works gets `Conflict`.
+    Runs older than RECONCILE_RUNS_KEEP_DAYS are deleted.
+    """
+    if dry_run:
+        return _reconcile(dry_run=True, server_name=server_name, trigger=trigger,
+                          stuck_after=stuck_after, remove_orphan_folders=remove_orphan_folders)  # fmt: skip
+    if not cache.add(_LOCK_KEY, 1, _LOCK_SECONDS):
+        raise Conflict("Another reconcile run is repairing right now; try again when it has finished.")
+    try:
+        return _reconcile(dry_run=False, server_name=server_name, trigger=trigger,
+                          stuck_after=stuck_after, remove_orphan_folders=remove_orphan_folders)  # fmt: skip
+    finally:
+        cache.delete(_LOCK_KEY)
+
+
+def _reconcile(
+    *,
+    dry_run: bool,
+    server_name: str,
+    trigger: str,
+    stuck_after: timedelta | None,
+    remove_orphan_folders: bool,
+) -> ReconcileRun:
+    ReconcileRun.objects.filter(
+        started_at__lt=timezone.now() - timedelta(days=settings.RECONCILE_RUNS_KEEP_DAYS)
+    ).delete()
     servers = list(Server.objects.order_by("name"))
     if server_name:
         servers = [s for s in servers if s.name == server_name]

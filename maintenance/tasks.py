@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from loguru import logger
+
+from mgmt.exceptions import Conflict
 
 from . import services
 
@@ -35,8 +38,12 @@ def stop_idle_workspaces() -> dict[str, Any]:
 
 
 @shared_task(name="maintenance.tasks.reconcile", ignore_result=True, soft_time_limit=600, time_limit=660)
-def reconcile(*, dry_run: bool = False, server_name: str = "", trigger: str = "beat") -> int:
+def reconcile(*, dry_run: bool = False, server_name: str = "", trigger: str = "beat") -> int | None:
     """One reconcile run (on the `edge` queue: it reads and writes the routes directory); its id."""
     from .reconcile import reconcile as run_reconcile
 
-    return run_reconcile(dry_run=dry_run, server_name=server_name, trigger=trigger).pk
+    try:
+        return run_reconcile(dry_run=dry_run, server_name=server_name, trigger=trigger).pk
+    except Conflict as exc:  # another run is repairing: this one has nothing to add
+        logger.info("Reconcile skipped: {}", exc.message)
+        return None

@@ -365,6 +365,7 @@ WORKSPACE_IDLE_CPU_PERCENT = env.float("WORKSPACE_IDLE_CPU_PERCENT", default=2.0
 # A workspace provisioning or deleting for longer than this is stuck; the reconciler finishes or undoes it.
 RECONCILE_STUCK_MINUTES = env.int("RECONCILE_STUCK_MINUTES", default=30)
 RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=600)
+RECONCILE_RUNS_KEEP_DAYS = env.int("RECONCILE_RUNS_KEEP_DAYS", default=30)  # history of runs kept
 
 CELERY_BEAT_SCHEDULE.update(
     {

@@ -113,3 +113,24 @@ def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_ca
     page = browser.get(f"/admin/maintenance/reconcilerun/{run.pk}/change/")
     assert page.status_code == 200 and b"left-behind" in page.content and b"api-dead" in page.content
     assert browser.get("/admin/maintenance/cleanuppolicy/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_one_repairing_run_at_a_time(settings, tmp_path):
+    from django.core.cache import cache
+
+    from maintenance import tasks
+    from maintenance.reconcile import _LOCK_KEY
+    from mgmt.exceptions import Conflict
+
+    settings.NGINX_ROUTES_DIR, settings.WORKDIR_DEPLOY = str(tmp_path / "r"), str(tmp_path / "d")
+    assert cache.add(_LOCK_KEY, 1, 60)  # a run is repairing
+    try:
+        with pytest.raises(Conflict):
+            reconcile()
+        assert tasks.reconcile.delay().get() is None  # the periodic run steps aside
+        assert reconcile(dry_run=True).status == RunStatus.CLEAN  # looking is always allowed
+    finally:
+        cache.delete(_LOCK_KEY)
+    assert reconcile().status == RunStatus.CLEAN
+    assert not cache.get(_LOCK_KEY)  # released after the run
