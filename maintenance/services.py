@@ -21,6 +21,7 @@ from accounts.services import sessions_purge_expired
 from audit.services import audit_log_purge, audit_log_record
 from builds.models import GuestUpload
 from builds.uploads import upload_delete, upload_root
+from containers.models import Workspace
 from mgmt.exceptions import ApplicationError
 from registry.selectors import allowed_workspace_images
 from servers.agent_client import AgentClient
@@ -123,10 +124,8 @@ def _normalized(reference: str) -> str:
 
 
 def _images_in_use_by_workspaces() -> set[str]:
-    """Image names the database's workspaces use (nothing before the workspaces app has a model)."""
-    from maintenance.workspaces import workspace_image_names
-
-    return {_normalized(name) for name in workspace_image_names()}
+    """Image names the database's workspaces use, whatever their state (a stopped one starts again)."""
+    return {_normalized(name) for name in Workspace.objects.values_list("image", flat=True).distinct()}
 
 
 def cleanup_images(
