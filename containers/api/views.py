@@ -27,6 +27,7 @@ class ApproveView(APIView):
         data = ApproveInput(data=request.data)
         data.is_valid(raise_exception=True)
         workspace, queued = services.workspace_approve(actor=request.user, user=user, **data.validated_data)
+        workspace.refresh_from_db()  # with eager Celery (make run) provisioning has run already
         message = "Approved; the workspace is being provisioned." if queued else "Already approved."
         response = APIResponse(WorkspaceOutput(workspace).data, status=202, message=message)
         response["Location"] = f"/api/workspaces/{workspace.pk}"
