@@ -104,6 +104,10 @@ class UserSessionQuerySet(models.QuerySet):
         """Sessions that still authenticate: not revoked and not expired."""
         return self.filter(is_active=True, expires_at__gt=timezone.now())
 
+    def dead_since(self, cutoff) -> UserSessionQuerySet:
+        """Sessions that expired, or were revoked, before `cutoff` (the purge deletes these)."""
+        return self.filter(models.Q(expires_at__lt=cutoff) | models.Q(revoked_at__lt=cutoff))
+
 
 class UserSession(models.Model):
     """A login session (the original's `user_sessions`). Only a hash of the token is stored."""

@@ -32,7 +32,12 @@ MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "accounts.change_usersession",
     ),
     "view_servers": (),
-    "manage_servers": (),
+    "manage_servers": (
+        "maintenance.view_reconcilerun",
+        "maintenance.view_cleanuppolicy",
+        "maintenance.change_cleanuppolicy",
+        "maintenance.view_routeactivity",
+    ),
     "delete_server": (),
     "view_images": ("builds.view_guestupload", "registry.view_registry", "registry.view_allowedimage"),
     "delete_image": (),

@@ -199,10 +199,27 @@ def session_touch(*, session: UserSession) -> None:
     session.last_seen = now
 
 
-def sessions_purge_expired(*, older_than: timedelta = timedelta(days=30)) -> int:
-    """Delete sessions that expired or were revoked long ago."""
-    cutoff = timezone.now() - older_than
-    deleted, _ = UserSession.objects.filter(expires_at__lt=cutoff).delete()
+def sessions_purge_expired(
+    *, older_than: timedelta | None = None, dry_run: bool = False, now: datetime | None = None
+) -> int:
+    """Delete sessions that expired or were revoked more than `older_than` (SESSION_RETENTION_DAYS) ago.
+
+    Returns how many were deleted, or with `dry_run` how many would be. One audit row per real purge.
+    """
+    if older_than is None:
+        older_than = timedelta(days=settings.SESSION_RETENTION_DAYS)
+    cutoff = (now or timezone.now()) - older_than
+    stale = UserSession.objects.dead_since(cutoff)
+    if dry_run:
+        return stale.count()
+    with transaction.atomic():
+        deleted, _ = stale.delete()
+        if deleted:
+            audit_log_record(
+                action="session.purge",
+                details={"deleted": deleted, "before": cutoff.isoformat()},
+                source="system",
+            )
     return deleted
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 
 from mgmt.logging import current_request_id
 
@@ -60,3 +61,23 @@ def audit_log_record(
         target_id=str(target.pk) if target is not None else "",
         target_repr=str(target)[:255] if target is not None else "",
     )
+
+
+def audit_log_purge(*, before: datetime, dry_run: bool = False) -> int:
+    """Delete audit rows older than `before`: the one sanctioned delete of this append-only log.
+
+    The purge is recorded by a new row (written after the delete, so it survives it).
+    Returns the number of rows deleted, or with `dry_run` the number that would be.
+    """
+    old = AuditLog.objects.filter(created_at__lt=before)
+    if dry_run:
+        return old.count()
+    with transaction.atomic():
+        # QuerySet.delete() bypasses AuditLog.delete(), which refuses single-row deletes.
+        deleted, _ = old.delete()
+        audit_log_record(
+            action="audit.purge",
+            details={"deleted": deleted, "before": before.isoformat()},
+            source="system",
+        )
+    return deleted

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "containers",
     "registry",
     "builds",
+    "maintenance",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,8 @@ CELERY_TASK_ROUTES = {
     "containers.tasks.routes_*": {"queue": "edge"},
     "containers.tasks.workspace_*": {"queue": "provisioning"},
     "builds.tasks.build_run_task": {"queue": "builds"},
+    # The reconciler reads and repairs the routes directory of the nginx host.
+    "maintenance.tasks.reconcile": {"queue": "edge"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -184,6 +187,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 SESSION_TOKEN_LIFETIME = timedelta(hours=env.int("SESSION_LIFETIME_HOURS", default=12))
 SESSION_COOKIE_NAME_WORKSPACE = env.str("SESSION_TOKEN_COOKIE", default="mgmt_token")
+# Expired or revoked sessions are kept this long (for the record), then purged.
+SESSION_RETENTION_DAYS = env.int("SESSION_RETENTION_DAYS", default=30)
 # Sign-ups per client address ("20/hour"); empty turns the limit off.
 REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/hour")
 
@@ -237,7 +242,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Several models have a "status" with different choices: name each set.
-    "ENUM_NAME_OVERRIDES": {"WorkspaceStatusEnum": "containers.models.WorkspaceStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceStatusEnum": "containers.models.WorkspaceStatus",
+        "ReconcileRunStatusEnum": "maintenance.models.RunStatus",
+    },
 }
 
 # --- i18n, static -----------------------------------------------------------
@@ -351,6 +359,47 @@ CELERY_BEAT_SCHEDULE.update(
         "builds-fail-abandoned": {
             "task": "builds.tasks.builds_fail_abandoned_task",
             "schedule": 60.0,
+        },
+    }
+)
+
+# --- cleanup and reconciliation (maintenance/) ---------------------------------
+# Audit rows older than this are deleted by the retention job (0 keeps them forever).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+# An upload still "uploading" with no chunk for this long is abandoned: row and partial file removed.
+UPLOAD_ABANDONED_HOURS = env.int("UPLOAD_ABANDONED_HOURS", default=24)
+# Unused images younger than this are never pruned (a pull or build may be about to use them).
+IMAGE_PRUNE_MIN_AGE_HOURS = env.int("IMAGE_PRUNE_MIN_AGE_HOURS", default=24)
+# A running workspace with no request through its routes and no CPU use for this long is stopped (0: never).
+WORKSPACE_IDLE_STOP_MINUTES = env.int("WORKSPACE_IDLE_STOP_MINUTES", default=0)
+# CPU use (percent of one core, as the agent reports it) below which a container counts as idle.
+WORKSPACE_IDLE_CPU_PERCENT = env.float("WORKSPACE_IDLE_CPU_PERCENT", default=2.0)
+# A workspace provisioning or deleting for longer than this is stuck; the reconciler finishes or undoes it.
+RECONCILE_STUCK_MINUTES = env.int("RECONCILE_STUCK_MINUTES", default=30)
+RECONCILE_INTERVAL_SECONDS = env.int("RECONCILE_INTERVAL_SECONDS", default=600)
+RECONCILE_RUNS_KEEP_DAYS = env.int("RECONCILE_RUNS_KEEP_DAYS", default=30)  # history of runs kept
+
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "maintenance-reconcile": {
+            "task": "maintenance.tasks.reconcile",
+            "schedule": float(RECONCILE_INTERVAL_SECONDS),
+        },
+        "maintenance-purge-audit-logs": {
+            "task": "maintenance.tasks.purge_audit_logs",
+            "schedule": timedelta(days=1),
+        },
+        "maintenance-prune-images": {
+            "task": "maintenance.tasks.prune_images",
+            "schedule": timedelta(days=1),
+        },
+        "maintenance-purge-uploads": {
+            "task": "maintenance.tasks.purge_abandoned_uploads",
+            "schedule": timedelta(hours=1),
+        },
+        "maintenance-stop-idle-workspaces": {
+            "task": "maintenance.tasks.stop_idle_workspaces",
+            "schedule": timedelta(minutes=5),
         },
     }
 )

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/", include("containers.api.urls")),
     path("api/", include("registry.api.urls")),
     path("api/", include("builds.api.urls")),
+    path("api/", include("maintenance.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
     re_path(r"^api/", NotFoundView.as_view()),
 ]

@@ -352,10 +352,16 @@ def servers_poll(*, server_ids: list[int] | None = None, now: datetime | None = 
     return outcome
 
 
-def server_stats_prune(*, now: datetime | None = None) -> int:
-    """Delete stats history older than SERVER_STATS_RETENTION_DAYS; returns the number of rows."""
+def server_stats_prune(*, now: datetime | None = None, dry_run: bool = False) -> int:
+    """Delete stats history older than SERVER_STATS_RETENTION_DAYS; returns the number of rows.
+
+    With `dry_run` nothing is deleted and the number that would be is returned.
+    """
     cutoff = (now or timezone.now()) - timedelta(days=settings.SERVER_STATS_RETENTION_DAYS)
-    deleted, _ = ServerStats.objects.filter(at__lt=cutoff).delete()
+    old = ServerStats.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted, _ = old.delete()
     return deleted
 
 

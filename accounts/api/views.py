@@ -14,6 +14,7 @@ from accounts import selectors, services
 from accounts.filters import UserFilter
 from accounts.models import User, UserSession
 from accounts.permissions import RequirePermission
+from maintenance.activity import route_activity_touch
 from mgmt.api.renderers import APIResponse
 from mgmt.api.viewsets import ScopedGenericViewSet
 from mgmt.exceptions import NotAuthenticated, PermissionDenied
@@ -126,6 +127,9 @@ class VerifyView(APIView):
         user = session.user
         if not selectors.workspace_access_allowed(user=user, uri=request.META.get("HTTP_X_ORIGINAL_URI")):
             raise PermissionDenied("This workspace is not yours.")
+        owner = selectors.workspace_owner_from_uri(request.META.get("HTTP_X_ORIGINAL_URI"))
+        if owner:  # activity keeps the workspace from the idle stop (maintenance app)
+            route_activity_touch(username=owner, user_id=user.pk if owner == user.username else None)
         response = APIResponse({"username": user.username, "user_type": user.user_type})
         response["X-Auth-User"] = user.username
         return response

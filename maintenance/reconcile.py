@@ -1,0 +1,474 @@
+"""The reconciler: the database, the agents and the routes directory must agree.
+
+For every server it compares the workspaces the database records with the
+containers the agent reports (those carrying the platform's labels
+`<prefix>.managed`, `<prefix>.user`, `<prefix>.workspace`), and it compares
+active workspaces with the route files and the workspace folders. Every
+difference becomes a `Finding`; unless it is a dry run each is repaired with
+the services the API and the saga use, and every repair is audited.
+
+A server whose agent does not answer is skipped and reported: nothing is
+concluded about its containers, nothing on it is repaired (its stuck
+operations wait too), because "no answer" is not "no containers".
+
+Runs on the `edge` queue (CELERY_TASK_ROUTES): it reads and writes the routes
+directory of the nginx host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from loguru import logger
+
+from accounts.models import User
+from audit.models import LogLevel
+from audit.services import audit_log_record
+from containers import folders, nginx
+from containers import services as workspace_services
+from containers.models import Workspace, WorkspaceStatus
+from mgmt.exceptions import ApplicationError, Conflict, NotFound
+from servers.agent_client import AgentClient, AgentError
+from servers.models import Server
+
+from .models import ReconcileRun, RunStatus
+
+_LOCK_KEY = "maintenance:reconcile-lock"
+_LOCK_SECONDS = 15 * 60  # longer than the task's time limit: a killed run frees it eventually
+
+
+class Kind(StrEnum):
+    ORPHAN_CONTAINER = "orphan_container"  # labelled container, no workspace
+    MISSING_CONTAINER = "missing_container"  # active/stopped workspace, no container
+    STOPPED_CONTAINER = "stopped_container"  # active workspace, its container not running
+    ADOPTED_CONTAINER = "adopted_container"  # the workspace's container, under another id
+    ORPHAN_ROUTE = "route_without_workspace"
+    MISSING_ROUTE = "workspace_without_route"
+    PORT_MISMATCH = "port_mismatch"  # container, database and route file disagree on ports
+    ORPHAN_FOLDER = "folder_without_user"
+    STUCK = "stuck_operation"  # pending/provisioning/deleting for longer than the limit
+
+
+@dataclass
+class Finding:
+    kind: str
+    server: str
+    subject: str  # the username, container or file concerned
+    detail: str
+    action: str  # what the repair does (or would do)
+    outcome: str = ""  # "done", "dry run", "reported", "failed: …"
+
+
+# Statuses in which a workspace is expected to have a container (and, but for `failed`, routes).
+_HOLDS_CONTAINER = (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED)
+# Statuses in which a route file may legitimately exist.
+_MAY_HAVE_ROUTE = (
+    WorkspaceStatus.ACTIVE,
+    WorkspaceStatus.STOPPED,
+    WorkspaceStatus.PROVISIONING,
+    WorkspaceStatus.DELETING,
+)
+_TRANSIENT = (WorkspaceStatus.PENDING, WorkspaceStatus.PROVISIONING, WorkspaceStatus.DELETING)
+
+
+def _labels(container: dict[str, Any]) -> tuple[str, str]:
+    """(username, workspace id) from the labels, whatever the agent's prefix is."""
+    labels = container.get("labels") or {}
+    for key, value in labels.items():
+        if key.endswith(".managed") and value == "true":
+            prefix = key[: -len(".managed")]
+            return labels.get(f"{prefix}.user", ""), labels.get(f"{prefix}.workspace", "")
+    return "", ""
+
+
+def _published_port(container: dict[str, Any], container_port: int) -> int | None:
+    entry = (container.get("ports") or {}).get(f"{container_port}/tcp")
+    return int(entry["host_port"]) if isinstance(entry, dict) and entry.get("host_port") else None
+
+
+class _Run:
+    def __init__(self, *, dry_run: bool, stuck_after: timedelta, remove_orphan_folders: bool) -> None:
+        self.dry_run = dry_run
+        self.stuck_after = stuck_after
+        self.remove_orphan_folders = remove_orphan_folders
+        self.findings: list[Finding] = []
+        self.handled: set[int] = set()  # workspaces already repaired in this run
+
+    def found(
+        self,
+        kind: Kind,
+        *,
+        server: str,
+        subject: str,
+        detail: str,
+        action: str,
+        repair: Callable[[], Any] | None,
+        workspace: Workspace | None = None,
+    ) -> None:
+        """Record a difference; repair it (unless dry run or report-only) and audit the repair."""
+        finding = Finding(kind=kind.value, server=server, subject=subject, detail=detail, action=action)
+        self.findings.append(finding)
+        if workspace is not None:
+            self.handled.add(workspace.pk)
+        if repair is None:
+            finding.outcome = "reported"
+            return
+        if self.dry_run:
+            finding.outcome = "dry run"
+            return
+        try:
+            repair()
+        except (ApplicationError, OSError, IntegrityError) as exc:
+            finding.outcome = f"failed: {exc.message if isinstance(exc, ApplicationError) else exc}"
+        else:
+            finding.outcome = "done"
+        audit_log_record(
+            action=f"reconcile.{kind.value}",
+            target=workspace,
+            server_id=Server.objects.filter(name=server).values_list("pk", flat=True).first()
+            if server
+            else None,
+            source="reconciler",
+            level=LogLevel.INFO if finding.outcome == "done" else LogLevel.ERROR,
+            details={"subject": subject, "detail": detail, "action": action, "outcome": finding.outcome},
+        )
+        logger.info("Reconcile {} {}: {} → {}", kind.value, subject, action, finding.outcome)
+
+
+# --- repairs (each calls the services the API and the saga use) -------------------------------
+def _delete_container(server: Server, container: dict[str, Any]) -> None:
+    try:
+        AgentClient.for_server(server).delete_container(container["id"])
+    except AgentError as exc:
+        if exc.agent_status != 404:  # gone already is what we want
+            raise
+
+
+def _adopt_container(workspace: Workspace, container: dict[str, Any]) -> None:
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk).update(
+            container_id=container["id"], container_name=container.get("name") or workspace.container_name
+        )
+
+
+def _recreate(workspace: Workspace, reason: str) -> None:
+    """Mark `failed` with the reason, then approve again with the same resources (the saga's retry)."""
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk).update(
+            status=WorkspaceStatus.FAILED, status_reason=reason[:1000], step="", container_id=""
+        )
+        audit_log_record(
+            action="workspace.container_missing",
+            target=workspace,
+            server_id=workspace.server_id,
+            source="reconciler",
+            level=LogLevel.WARNING,
+            details={"username": workspace.owner.username, "reason": reason},
+        )
+    workspace_services.workspace_approve(
+        actor=None,
+        user=workspace.owner,
+        server=workspace.server,
+        cpu=workspace.cpu,
+        memory=workspace.memory,
+        gpus=workspace.gpus,
+        image=workspace.image,
+    )
+
+
+def _record_ports(workspace: Workspace, vscode: int, jupyter: int) -> None:
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk).update(vscode_port=vscode, jupyter_port=jupyter)
+    workspace_services.workspace_routes_refresh(workspace_id=workspace.pk)
+
+
+def _finish_or_undo(
+    workspace: Workspace, containers: list[dict[str, Any]] | None, age: str
+) -> tuple[str, Callable]:
+    """The repair of a stuck operation: what it does, and the call."""
+    pk = workspace.pk
+    if workspace.status == WorkspaceStatus.PENDING:
+
+        def provision() -> None:
+            if workspace_services.workspace_provision(workspace_id=pk):
+                outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
+                if outcome == workspace_services.PublishOutcome.UNDO:
+                    workspace_services.workspace_provision_undo(workspace_id=pk)
+
+        return "provision it now (its queued task was lost)", provision
+    if workspace.status == WorkspaceStatus.DELETING:
+
+        def finish_delete() -> None:
+            workspace_services.workspace_routes_unpublish(workspace_id=pk)
+            if not workspace_services.workspace_teardown(workspace_id=pk, delete_folder=False):
+                raise ApplicationError(
+                    Workspace.objects.filter(pk=pk).values_list("status_reason", flat=True).first()
+                    or "not done"
+                )
+
+        return "finish the deletion (routes, container, account; the folder is kept)", finish_delete
+    running = any(c.get("status") == "running" and _labels(c)[1] == str(pk) for c in containers or [])
+    if workspace.step == "routes" and running:
+
+        def finish_publish() -> None:
+            outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
+            if outcome == workspace_services.PublishOutcome.UNDO:
+                workspace_services.workspace_provision_undo(workspace_id=pk)
+
+        return "finish it (write the routes, mark active)", finish_publish
+    reason = (
+        f"{workspace.step or 'start'}: interrupted ({age} without progress); rolled back by the reconciler"
+    )
+    return (
+        "roll it back (container, folder) and mark it failed",
+        lambda: workspace_services.workspace_provision_undo(workspace_id=pk, reason=reason),
+    )
+
+
+# --- the comparison ----------------------------------------------------------------------------
+def _list_containers(server: Server) -> tuple[Server, list[dict[str, Any]] | None, str]:
+    try:
+        return server, AgentClient.for_server(server).list_containers(), ""
+    except ApplicationError as exc:
+        return server, None, exc.message
+
+
+def _check_stuck(run: _Run, workspaces: list[Workspace], listed: dict[int, list | None]) -> None:
+    cutoff = timezone.now() - run.stuck_after
+    for ws in workspaces:
+        if ws.status not in _TRANSIENT or ws.updated_at >= cutoff:
+            continue
+        server = ws.server.name if ws.server else ""
+        containers = listed.get(ws.server_id) if ws.server_id else []
+        age = f"{int((timezone.now() - ws.updated_at).total_seconds() // 60)} min"
+        subject = ws.owner.username
+        detail = f"{ws.status} (step {ws.step or '-'}) for {age}"
+        if ws.server_id and containers is None:
+            run.found(
+                Kind.STUCK, server=server, subject=subject, workspace=ws, repair=None,
+                detail=detail, action="wait: its server does not answer",
+            )  # fmt: skip
+            continue
+        action, repair = _finish_or_undo(ws, containers, age)
+        run.found(
+            Kind.STUCK,
+            server=server,
+            subject=subject,
+            detail=detail,
+            action=action,
+            repair=repair,
+            workspace=ws,
+        )
+
+
+def _check_server(
+    run: _Run, server: Server, containers: list[dict[str, Any]], workspaces: list[Workspace]
+) -> None:
+    by_pk = {str(ws.pk): ws for ws in workspaces if ws.server_id == server.pk}
+    seen: set[int] = set()
+    vscode_port, jupyter_port = settings.WORKSPACE_VSCODE_PORT, settings.WORKSPACE_JUPYTER_PORT
+    for container in containers:
+        username, ws_id = _labels(container)
+        ws = by_pk.get(ws_id)
+        name = container.get("name") or container["id"][:12]
+        if ws is not None and ws.pk in run.handled:
+            seen.add(ws.pk)
+            continue
+        if ws is None or ws.owner.username != username or ws.status == WorkspaceStatus.FAILED:
+            why = "no workspace" if ws is None else f"workspace {ws.owner.username} is {ws.status}"
+            if ws is not None and ws.owner.username != username:
+                why = f"labelled for {username!r}, workspace {ws_id} belongs to {ws.owner.username}"
+            run.found(
+                Kind.ORPHAN_CONTAINER, server=server.name, subject=name,
+                detail=f"labelled user={username or '-'} workspace={ws_id or '-'}: {why}",
+                action="remove the container", repair=lambda c=container: _delete_container(server, c),
+            )  # fmt: skip
+            continue
+        seen.add(ws.pk)
+        if ws.status not in _HOLDS_CONTAINER:
+            continue  # pending/provisioning/deleting: the stuck check owns them
+        if ws.container_id and ws.container_id != container["id"]:
+            run.found(
+                Kind.ADOPTED_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
+                detail=f"database has container {ws.container_id[:12]}, the host runs {container['id'][:12]}",
+                action="record the running container",
+                repair=lambda w=ws, c=container: _adopt_container(w, c),
+            )  # fmt: skip
+        if ws.status == WorkspaceStatus.ACTIVE and container.get("status") != "running":
+            run.found(
+                Kind.STOPPED_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
+                detail=f"workspace active, container {container.get('status') or 'not running'}",
+                action="start the container",
+                repair=lambda w=ws: workspace_services.workspace_start(actor=None, workspace=w),
+            )  # fmt: skip
+            continue
+        published = (_published_port(container, vscode_port), _published_port(container, jupyter_port))
+        if (
+            ws.status == WorkspaceStatus.ACTIVE
+            and None not in published
+            and published
+            != (
+                ws.vscode_port,
+                ws.jupyter_port,
+            )
+        ):
+            run.found(
+                Kind.PORT_MISMATCH, server=server.name, subject=ws.owner.username, workspace=ws,
+                detail=f"database {ws.vscode_port}/{ws.jupyter_port}, host {published[0]}/{published[1]}",
+                action="record the container's ports and rewrite the routes",
+                repair=lambda w=ws, p=published: _record_ports(w, p[0], p[1]),
+            )  # fmt: skip
+    for ws in by_pk.values():
+        if ws.pk in seen or ws.pk in run.handled or ws.status not in _HOLDS_CONTAINER:
+            continue
+        reason = f"container missing on {server.name}"
+        run.found(
+            Kind.MISSING_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
+            detail=f"workspace {ws.status}, no container on the host",
+            action="mark failed, then provision again (the folder is kept)",
+            repair=lambda w=ws, r=reason: _recreate(w, r),
+        )  # fmt: skip
+
+
+def _check_routes(
+    run: _Run, workspaces: list[Workspace], skipped_servers: set[int], everything: bool
+) -> None:
+    by_user = {ws.owner.username: ws for ws in workspaces}
+    routed = set(nginx.list_routed_usernames())
+    if everything:
+        for username in sorted(routed):
+            ws = by_user.get(username)
+            if ws is not None and (ws.status in _MAY_HAVE_ROUTE or ws.server_id in skipped_servers):
+                continue
+            why = "no workspace" if ws is None else f"workspace is {ws.status}"
+            run.found(
+                Kind.ORPHAN_ROUTE, server=ws.server.name if ws and ws.server else "", subject=username,
+                detail=f"route file {username}.conf: {why}", action="remove the route file",
+                repair=lambda u=username: nginx.remove_user_route(username=u),
+            )  # fmt: skip
+    for ws in workspaces:
+        if ws.status != WorkspaceStatus.ACTIVE or ws.pk in run.handled or ws.server_id in skipped_servers:
+            continue
+        username = ws.owner.username
+        server = ws.server.name if ws.server else ""
+        refresh = lambda w=ws: workspace_services.workspace_routes_refresh(workspace_id=w.pk)  # noqa: E731
+        if username not in routed:
+            run.found(
+                Kind.MISSING_ROUTE, server=server, subject=username, workspace=ws,
+                detail="active workspace, no route file", action="write the routes again", repair=refresh,
+            )  # fmt: skip
+            continue
+        if not ws.vscode_port or not ws.jupyter_port or not ws.upstream_host:
+            continue
+        expected = nginx.render_user_routes(
+            username=username,
+            vscode=nginx.Upstream(ws.upstream_host, ws.vscode_port),
+            jupyter=nginx.Upstream(ws.upstream_host, ws.jupyter_port),
+        )
+        if nginx.route_path(username).read_text() != expected:
+            run.found(
+                Kind.PORT_MISMATCH, server=server, subject=username, workspace=ws,
+                detail="the route file does not point at the recorded ports",
+                action="write the routes again", repair=refresh,
+            )  # fmt: skip
+
+
+def _check_folders(run: _Run) -> None:
+    names = folders.list_folder_names()
+    users = set(User.objects.filter(username__in=names).values_list("username", flat=True))
+    for name in names:
+        if name in users:
+            continue
+        run.found(
+            Kind.ORPHAN_FOLDER, server="", subject=name, detail=f"{folders.folder_path(name)}: no such user",
+            action="remove the folder" if run.remove_orphan_folders else "keep (a deletion may keep it)",
+            repair=(lambda n=name: folders.folder_delete(username=n)) if run.remove_orphan_folders else None,
+        )  # fmt: skip
+
+
+def reconcile(
+    *,
+    dry_run: bool = False,
+    server_name: str = "",
+    trigger: str = "command",
+    stuck_after: timedelta | None = None,
+    remove_orphan_folders: bool = False,
+) -> ReconcileRun:
+    """Compare, classify, repair (unless `dry_run`); the run, with every finding, is saved and returned.
+
+    One repairing run at a time (a cache lock): a second one while the first works gets `Conflict`.
+    Runs older than RECONCILE_RUNS_KEEP_DAYS are deleted.
+    """
+    if dry_run:
+        return _reconcile(dry_run=True, server_name=server_name, trigger=trigger,
+                          stuck_after=stuck_after, remove_orphan_folders=remove_orphan_folders)  # fmt: skip
+    if not cache.add(_LOCK_KEY, 1, _LOCK_SECONDS):
+        raise Conflict("Another reconcile run is repairing right now; try again when it has finished.")
+    try:
+        return _reconcile(dry_run=False, server_name=server_name, trigger=trigger,
+                          stuck_after=stuck_after, remove_orphan_folders=remove_orphan_folders)  # fmt: skip
+    finally:
+        cache.delete(_LOCK_KEY)
+
+
+def _reconcile(
+    *,
+    dry_run: bool,
+    server_name: str,
+    trigger: str,
+    stuck_after: timedelta | None,
+    remove_orphan_folders: bool,
+) -> ReconcileRun:
+    ReconcileRun.objects.filter(
+        started_at__lt=timezone.now() - timedelta(days=settings.RECONCILE_RUNS_KEEP_DAYS)
+    ).delete()
+    servers = list(Server.objects.order_by("name"))
+    if server_name:
+        servers = [s for s in servers if s.name == server_name]
+        if not servers:
+            raise NotFound(f"No server named {server_name!r}.")
+    record = ReconcileRun.objects.create(dry_run=dry_run, server_name=server_name, trigger=trigger)
+    run = _Run(
+        dry_run=dry_run,
+        stuck_after=stuck_after
+        if stuck_after is not None
+        else timedelta(minutes=settings.RECONCILE_STUCK_MINUTES),
+        remove_orphan_folders=remove_orphan_folders,
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(servers), settings.SERVER_STATS_WORKERS))) as pool:
+            answers = list(pool.map(_list_containers, servers))
+        listed: dict[int, list | None] = {server.pk: containers for server, containers, _ in answers}
+        record.unreachable = [{"server": s.name, "reason": why} for s, c, why in answers if c is None]
+        skipped = {server.pk for server, containers, _ in answers if containers is None}
+        workspaces = list(Workspace.objects.select_related("owner", "server").order_by("pk"))
+        if server_name:
+            workspaces = [ws for ws in workspaces if ws.server_id == servers[0].pk]
+        _check_stuck(run, workspaces, listed)
+        for server, containers, _ in answers:
+            if containers is not None:
+                _check_server(run, server, containers, workspaces)
+        _check_routes(run, workspaces, skipped, everything=not server_name)
+        if not server_name:
+            _check_folders(run)
+    except Exception as exc:
+        logger.exception("The reconciler failed")
+        record.status, record.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    else:
+        if record.unreachable:
+            record.status = RunStatus.PARTIAL
+        else:
+            record.status = RunStatus.DRIFT if run.findings else RunStatus.CLEAN
+    record.findings = [asdict(f) for f in run.findings]
+    record.finished_at = timezone.now()
+    record.save()
+    return record
