@@ -448,7 +448,9 @@ def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
         else:
             workspace.status = WorkspaceStatus.ACTIVE
             _ports_refresh(workspace, client)
-        workspace.save(update_fields=["status", "updated_at"])
+        # An operator's or owner's action replaces any earlier reason (e.g. an idle stop).
+        workspace.status_reason = ""
+        workspace.save(update_fields=["status", "status_reason", "updated_at"])
         audit_log_record(
             action=f"workspace.{action}", actor=actor, target=workspace, server_id=workspace.server_id
         )

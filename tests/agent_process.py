@@ -22,7 +22,6 @@ from __future__ import annotations
 import json as jsonlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,15 +36,10 @@ import pytest
 import requests
 
 from agent.hostagent.signing import sign_headers
+from tests.net import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO_ROOT / "agent"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def unique_prefix() -> str:

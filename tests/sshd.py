@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.net import free_port
 from tests.services import require, require_binary
 
 
@@ -29,12 +30,6 @@ class SSHD:
     host_key_path: Path
     fingerprint: str  # SHA256:… of the host key
     directory: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def keygen(path: Path, kind: str = "ed25519") -> None:

@@ -14,6 +14,7 @@ from django.conf import settings
 
 from accounts.services import session_create
 from tests.factories import UserFactory
+from tests.net import free_port
 from tests.services import require_binary
 
 pytestmark = pytest.mark.nginx
@@ -58,12 +59,6 @@ http {{
     }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(port: int, process: subprocess.Popen, log: Path) -> None:

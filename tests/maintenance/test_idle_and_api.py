@@ -76,6 +76,10 @@ def test_idle_workspaces_are_stopped_and_the_owner_sees_why(stack, settings, api
     assert page.status_code == 200 and b"minutes without use" in page.content
     # The reconciler agrees: a stopped workspace with a stopped container is no drift.
     assert reconcile(stuck_after=timedelta(0)).status == RunStatus.CLEAN
+    # The owner starts it again: the idle reason is gone.
+    assert api_as(idle.owner).post(f"/api/workspaces/{idle.pk}/start").status_code == 200
+    idle.refresh_from_db()
+    assert idle.status == WorkspaceStatus.ACTIVE and idle.status_reason == ""
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from servers.agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
-from tests.sshd import free_port
+from tests.net import free_port
 
 from .stub_agent import STATS, StubAgent
 

@@ -13,8 +13,8 @@ from audit.models import AuditLog
 from servers.charts import svg_line_chart
 from servers.models import Server, ServerStatus
 from tests.agent_process import agent_factory  # noqa: F401  (fixture)
+from tests.net import free_port
 from tests.services import require_docker
-from tests.sshd import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from audit.models import AuditLog
 from mgmt.exceptions import ValidationFailed
 from servers import services
 from servers.ssh_client import HostKeyMismatch, SSHUnavailable
-from tests.sshd import free_port, keygen, sshd_server
+from tests.net import free_port
+from tests.sshd import keygen, sshd_server
 
 pytestmark = [pytest.mark.sshd, pytest.mark.django_db]
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from servers import services
 from servers.models import ServerStats, ServerStatus
 from servers.selectors import servers_stats_fetch
-from tests.sshd import free_port
+from tests.net import free_port
 
 pytestmark = pytest.mark.django_db
 
