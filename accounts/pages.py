@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import selectors, services
+from accounts.cookies import session_cookie_clear, session_cookie_set
 from accounts.models import User
 from mgmt.exceptions import ApplicationError
 
@@ -59,14 +60,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
             )
         target = next_url or ("/admin/" if result.user.is_staff else "/workspace")
         response = HttpResponseRedirect(target)
-        response.set_cookie(
-            settings.SESSION_COOKIE_NAME_WORKSPACE,
-            result.token,
-            max_age=int(settings.SESSION_TOKEN_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="Lax",
-            secure=settings.SESSION_COOKIE_SECURE,
-        )
+        session_cookie_set(response, result.token)
         return response
     return render(request, "pages/login.html", context)
 
@@ -78,5 +72,5 @@ def logout_page(request: HttpRequest) -> HttpResponse:
     if session is not None:
         services.session_revoke(session=session)
     response = redirect("page-login")
-    response.delete_cookie(settings.SESSION_COOKIE_NAME_WORKSPACE, samesite="Lax")
+    session_cookie_clear(response)
     return response

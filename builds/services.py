@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -256,18 +257,29 @@ class _Stopped(Exception):
 
 
 class _Heartbeat(threading.Thread):
-    """Marks the build alive every BUILD_HEARTBEAT_SECONDS; notices a cancel or a sweep."""
+    """Marks the build alive every BUILD_HEARTBEAT_SECONDS; notices a cancel or a sweep.
+
+    Between beats it also flushes log lines that wait in the writer, so a step that
+    prints a line and then stays silent still shows that line within half a second.
+    """
 
     def __init__(self, build_id: int, client: AgentClient | None = None) -> None:
         super().__init__(name=f"build-{build_id}-heartbeat", daemon=True)
         self.build_id = build_id
         self.client = client
+        self.log: _LogWriter | None = None
         self.finished = threading.Event()
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        next_beat = time.monotonic() + settings.BUILD_HEARTBEAT_SECONDS
         try:
-            while not self.finished.wait(settings.BUILD_HEARTBEAT_SECONDS):
+            while not self.finished.wait(min(_FLUSH_SECONDS, settings.BUILD_HEARTBEAT_SECONDS)):
+                if self.log is not None:
+                    self.log.flush_if_stale()
+                if time.monotonic() < next_beat:
+                    continue
+                next_beat = time.monotonic() + settings.BUILD_HEARTBEAT_SECONDS
                 alive = Build.objects.filter(pk=self.build_id, status__in=ACTIVE_BUILD_STATUSES).update(
                     heartbeat_at=timezone.now()
                 )
@@ -283,26 +295,37 @@ class _Heartbeat(threading.Thread):
 
 
 class _LogWriter:
-    """Buffers lines and writes them in small batches, so readers see them within half a second."""
+    """Buffers lines and writes them in small batches, so readers see them within half a second.
+
+    The build's thread adds lines; the heartbeat thread flushes lines left waiting.
+    """
 
     def __init__(self, build_id: int, heartbeat: _Heartbeat) -> None:
         self.build_id = build_id
         self.heartbeat = heartbeat
         self.buffer: list[str] = []
-        self.last = timezone.now()
+        self.last = time.monotonic()
+        self.lock = threading.Lock()  # keeps line numbers in arrival order across both threads
+        heartbeat.log = self
 
     def add(self, line: str) -> None:
-        self.buffer.append(line)
-        now = timezone.now()
-        if len(self.buffer) >= _FLUSH_LINES or (now - self.last).total_seconds() >= _FLUSH_SECONDS:
+        with self.lock:
+            self.buffer.append(line)
+            due = len(self.buffer) >= _FLUSH_LINES or time.monotonic() - self.last >= _FLUSH_SECONDS
+        if due:
             self.flush()
         if self.heartbeat.stopped.is_set():
             raise _Stopped
 
+    def flush_if_stale(self) -> None:
+        if self.buffer and time.monotonic() - self.last >= _FLUSH_SECONDS:
+            self.flush()
+
     def flush(self) -> None:
-        lines, self.buffer = self.buffer, []
-        self.last = timezone.now()
-        build_log_append(build_id=self.build_id, lines=lines)
+        with self.lock:
+            lines, self.buffer = self.buffer, []
+            self.last = time.monotonic()
+            build_log_append(build_id=self.build_id, lines=lines)
 
 
 def _move(build_id: int, to: str, *, source: tuple[str, ...] = ACTIVE_BUILD_STATUSES, **fields: Any) -> bool:

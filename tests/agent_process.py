@@ -42,6 +42,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 AGENT_DIR = REPO_ROOT / "agent"
 
 
+def managed_container_names(label_prefix: str) -> list[str]:
+    """Containers carrying an agent's labels, asked of Docker itself (works while the agent is down)."""
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label={label_prefix}.managed"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    return sorted(out.split())
+
+
 def unique_prefix() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 

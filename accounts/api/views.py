@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.middleware.csrf import get_token
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.cookies import session_cookie_clear, session_cookie_set
 from accounts.filters import UserFilter
 from accounts.models import User, UserSession
 from accounts.permissions import RequirePermission
@@ -70,14 +70,7 @@ class LoginView(APIView):
             "user": result.user,
         }
         response = APIResponse(LoginOutput(body).data, message="Logged in.")
-        response.set_cookie(
-            settings.SESSION_COOKIE_NAME_WORKSPACE,
-            result.token,
-            max_age=int(settings.SESSION_TOKEN_LIFETIME.total_seconds()),
-            httponly=True,
-            samesite="Lax",
-            secure=settings.SESSION_COOKIE_SECURE,
-        )
+        session_cookie_set(response, result.token)
         get_token(request._request)  # a CSRF cookie for cookie-authenticated writes
         return response
 
@@ -92,7 +85,7 @@ class LogoutView(APIView):
         if isinstance(request.auth, UserSession):
             services.session_revoke(session=request.auth, actor=request.user)
         response = APIResponse(None, message="Logged out.")
-        response.delete_cookie(settings.SESSION_COOKIE_NAME_WORKSPACE, samesite="Lax")
+        session_cookie_clear(response)
         return response
 
 

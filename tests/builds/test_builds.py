@@ -297,19 +297,20 @@ def test_cancel_stops_a_running_build(server, client_as, unique, created_images)
         "repository": f"team/cancel-{unique}",
         "tag": "1",
         "source": "dockerfile",
-        # A step that prints, then stays silent: the cancel must not wait for its next line.
-        "dockerfile": f"FROM mgmt-test/base:latest\nRUN echo start-{unique} && sleep 6 && echo end-{unique}",
+        # A step that prints, then stays silent long enough for a loaded machine to cancel inside it.
+        "dockerfile": f"FROM mgmt-test/base:latest\nRUN echo start-{unique} && sleep 10 && echo end-{unique}",
     }
     try:
         thread, result = in_thread(admin_api.post, "/api/builds", body, format="json")
         assert wait_until(
-            lambda: f"start-{unique}" in "".join(BuildLogLine.objects.values_list("text", flat=True)),
+            # The step's own output line (not the "Step 2/3 : RUN …" header), before the silence.
+            lambda: f"start-{unique}" in BuildLogLine.objects.values_list("text", flat=True),
             timeout=30,
         )
         time.sleep(1)  # inside the silent sleep
         build = Build.objects.get(repository=f"team/cancel-{unique}")
         cancelled = admin_api.post(f"/api/builds/{build.pk}/cancel")
-        assert cancelled.status_code == 200, cancelled.json()
+        assert cancelled.status_code == 200, (cancelled.json(), log_of(build).splitlines())
         started = time.monotonic()
         thread.join(timeout=30)
         assert not thread.is_alive() and time.monotonic() - started < 3  # not after the sleep
@@ -328,7 +329,7 @@ def test_cancel_stops_a_running_build(server, client_as, unique, created_images)
 
         # On the host the agent notices its lost client when the step prints again and drops the
         # Docker call; the build never gets its tag.
-        assert wait_until(build_container_gone, timeout=30)
+        assert wait_until(build_container_gone, timeout=60)
         time.sleep(1)
         inspect = subprocess.run(["docker", "image", "inspect", reference], capture_output=True)
         assert inspect.returncode != 0

@@ -13,6 +13,7 @@ from containers.models import Workspace, WorkspaceStatus
 from containers.services import workspace_approve
 from registry.models import AllowedImage
 from servers.agent_client import AgentClient
+from tests.agent_process import managed_container_names
 from tests.containers.stack import Stack, unique_username
 from tests.factories import UserFactory
 
@@ -21,24 +22,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.nginx, pytest.mark.slow]
 WORKSPACE_IMAGE = "mgmt-test/workspace:latest"
 
 
-def docker_names(stack: Stack) -> list[str]:
-    """Containers of this test's agent, asked of Docker itself (works while the agent is down)."""
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            f"label={stack.agent.label_prefix}.managed",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return sorted(out.split())
+def docker_names(stack) -> list[str]:
+    return managed_container_names(stack.agent.label_prefix)
 
 
 def approve_fails(stack: Stack, step: str, match: str, **kwargs) -> tuple[Workspace, object]:

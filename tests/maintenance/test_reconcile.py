@@ -23,7 +23,7 @@ from containers.models import Workspace, WorkspaceStatus
 from maintenance.models import RunStatus
 from maintenance.reconcile import reconcile
 from servers.agent_client import AgentClient
-from tests.agent_process import start_agent
+from tests.agent_process import managed_container_names, start_agent
 from tests.containers.stack import register_server, unique_username
 from tests.factories import UserFactory
 
@@ -49,21 +49,7 @@ def _kinds(run) -> list[tuple[str, str]]:
 
 
 def _docker_names(stack) -> list[str]:
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "--format",
-            "{{.Names}}",
-            "--filter",
-            f"label={stack.agent.label_prefix}.managed",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return sorted(out.split())
+    return managed_container_names(stack.agent.label_prefix)
 
 
 def _kill_at(monkeypatch, step: str) -> None:
