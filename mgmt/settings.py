@@ -21,6 +21,11 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False, parse_comments=True)
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 PRODUCTION = DJANGO_ENV == "production"
+# `make run` records how to reach its own nginx here, so that manage.py commands run from
+# another shell (approve_user, reconcile …) change the same routes. Development only.
+STACK_ENV_FILE = env.str("STACK_ENV_FILE", default=str(BASE_DIR / "var" / "stack.env"))
+if not PRODUCTION and STACK_ENV_FILE and Path(STACK_ENV_FILE).is_file():
+    environ.Env.read_env(STACK_ENV_FILE, overwrite=False)
 
 # --- core -------------------------------------------------------------------
 if PRODUCTION:

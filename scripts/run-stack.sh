@@ -46,6 +46,7 @@ fi
 # --- nginx in front -------------------------------------------------------------------------
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
 if [ -z "$NGINX" ]; then
+  rm -f "$VAR/stack.env"
   missing+=("nginx: apt-get install nginx — without it /<username>/vscode/ is not routed")
 else
   $BIN/python manage.py render_nginx_config --standalone "$VAR/nginx" \
@@ -53,6 +54,9 @@ else
   conf=$VAR/nginx/nginx.conf
   export NGINX_TEST_COMMAND="$NGINX -p $VAR/nginx -c $conf -t -q"
   export NGINX_RELOAD_COMMAND="$NGINX -p $VAR/nginx -c $conf -s reload"
+  # Read by mgmt/settings.py, so manage.py in another shell drives this nginx too.
+  printf 'NGINX_TEST_COMMAND=%s\nNGINX_RELOAD_COMMAND=%s\n' "$NGINX_TEST_COMMAND" "$NGINX_RELOAD_COMMAND" \
+    >"$VAR/stack.env"
   "$NGINX" -p "$VAR/nginx" -c "$conf" -g "daemon off;" >"$VAR/log/nginx.log" 2>&1 &
   pids+=($!)
 fi

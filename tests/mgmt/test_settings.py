@@ -66,3 +66,33 @@ def test_the_suite_itself_runs_on_mariadb(db):
     with connection.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
         assert "MariaDB" in cursor.fetchone()[0]
+
+
+def test_make_run_stack_file_is_read_in_development(tmp_path):
+    stack = tmp_path / "stack.env"
+    stack.write_text("NGINX_RELOAD_COMMAND=/usr/sbin/nginx -p /srv/edge -c /srv/edge/nginx.conf -s reload\n")
+    probe = "from django.conf import settings; print(settings.NGINX_RELOAD_COMMAND)"
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "mgmt.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "STACK_ENV_FILE": str(stack)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip().splitlines()[-1]
+        == "/usr/sbin/nginx -p /srv/edge -c /srv/edge/nginx.conf -s reload"
+    )
+    # The environment still wins over the file.
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**env, "STACK_ENV_FILE": str(stack), "NGINX_RELOAD_COMMAND": "nginx -s reload"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "nginx -s reload"
