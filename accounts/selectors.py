@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import posixpath
-import re
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.utils import timezone
 
-from .models import User, UserQuerySet, UserSession, UserStatus, UserType
+from .models import User, UserQuerySet, UserSession, UserStatus
 from .tokens import token_hash, token_matches
 
 _MAX_TOKEN_LENGTH = 256
@@ -19,7 +16,7 @@ _MAX_TOKEN_LENGTH = 256
 def session_get_live(*, token: str | None) -> UserSession | None:
     """The live session of a token with its user, in one indexed query; None when not valid.
 
-    This is what `/api/auth/verify` runs on every workspace request: keep it one query.
+    Every authenticated API call and page runs it: keep it one query.
     """
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
@@ -48,29 +45,6 @@ def token_from_request(request: Any) -> tuple[str | None, bool]:
     return (cookie or None), True
 
 
-def workspace_owner_from_uri(uri: str | None) -> str | None:
-    """The username a workspace URI belongs to (`/<username>/vscode/...`), after normalising it.
-
-    nginx matches locations on the normalised path while `$request_uri` is raw, so
-    `/alice/../bob/vscode/` must count as bob's.
-    """
-    if not uri:
-        return None
-    path = unquote(urlsplit(uri).path)
-    if "\x00" in path or "\\" in path:
-        return None
-    path = posixpath.normpath("/" + re.sub(r"/+", "/", path))
-    first = path.lstrip("/").split("/", 1)[0]
-    return first or None
-
-
-def workspace_access_allowed(*, user: User, uri: str | None) -> bool:
-    """May `user` open `uri`? Admins everything, everyone else their own workspace only."""
-    if user.user_type == UserType.ADMIN:
-        return True
-    return workspace_owner_from_uri(uri) == user.username
-
-
 def user_list(*, user: User) -> UserQuerySet:
     """Accounts `user` may see, newest first (filters are applied by the API's FilterSet)."""
     return User.objects.visible_to(user).order_by("-created_at", "-id")
@@ -86,4 +60,4 @@ def user_redirect_url(*, user: User) -> str:
         return user.redirect_url
     if user.is_staff:
         return "/admin/"
-    return f"/{user.username}/vscode/"
+    return "/workspace"

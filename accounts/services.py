@@ -7,6 +7,7 @@ its own transaction; refusals raise the domain errors of `mgmt.exceptions`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -190,6 +191,34 @@ def user_sessions_revoke(*, user: User) -> int:
     )
 
 
+def user_mark_approved(*, actor: User | None, user: User) -> bool:
+    """A pending sign-up becomes an active, approved account (one audit row); False when it was."""
+    if user.status != UserStatus.PENDING and user.is_approved:
+        return False
+    user.status = UserStatus.ACTIVE
+    user.is_approved = True
+    user.save(update_fields=["status", "is_approved"])
+    audit_log_record(action="user.approve", actor=actor, target=user)
+    return True
+
+
+def user_mark_deleting(*, user: User) -> None:
+    """The account is being torn down: no more log-ins, every session ended."""
+    if user.status != UserStatus.DELETING:
+        user.status = UserStatus.DELETING
+        user.save(update_fields=["status"])
+    user_sessions_revoke(user=user)
+
+
+def user_workspace_record(*, user: User, workspace: dict[str, Any], redirect_url: str) -> None:
+    """Remember the person's workspace (metadata["workspace"]) and send them there after log-in."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        user.metadata = {**(user.metadata or {}), "workspace": workspace}
+        user.redirect_url = redirect_url
+        user.save(update_fields=["metadata", "redirect_url"])
+
+
 def session_touch(*, session: UserSession) -> None:
     """Record activity, at most once a minute per session (a conditional update)."""
     now = timezone.now()
@@ -358,6 +387,25 @@ def user_reject(*, actor: User, user: User, reason: str) -> User:
     user_sessions_revoke(user=user)
     audit_log_record(action="user.reject", actor=actor, target=user, details={"reason": reason})
     return user
+
+
+# The app that owns a person's resources (containers: workspace, routes, folder) registers how
+# to tear them down, so accounts never imports it. Returns True when the teardown was queued.
+UserTeardown = Callable[..., bool]
+_user_teardown: UserTeardown | None = None
+
+
+def register_user_teardown(teardown: UserTeardown) -> None:
+    global _user_teardown
+    _user_teardown = teardown
+
+
+def user_delete_everything(*, actor: User, user: User, delete_folder: bool = False) -> bool:
+    """Delete a person with what they own; True when it goes on in the background (202)."""
+    if _user_teardown is not None:
+        return _user_teardown(actor=actor, user=user, delete_folder=delete_folder)
+    user_delete(actor=actor, user=user)
+    return False
 
 
 @transaction.atomic

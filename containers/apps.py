@@ -6,9 +6,14 @@ class ContainersConfig(AppConfig):
     verbose_name = "Workspaces"
 
     def ready(self) -> None:
+        from accounts.services import register_user_teardown
         from servers.selectors import register_server_dependents
 
         from .selectors import workspaces_on_server
+        from .services import workspace_user_delete
+
+        # Deleting a person removes their workspace first (accounts does not import us).
+        register_user_teardown(workspace_user_delete)
 
         # A server with live workspaces cannot be deleted (409 from the servers app).
         register_server_dependents("workspaces", workspaces_on_server)

@@ -12,6 +12,8 @@ from accounts.models import User
 class WorkspaceStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     PROVISIONING = "provisioning", "Provisioning"
+    # The container runs; its apps do not answer yet (status_reason says which).
+    STARTING = "starting", "Starting"
     ACTIVE = "active", "Active"
     STOPPED = "stopped", "Stopped"
     FAILED = "failed", "Failed"
@@ -22,6 +24,7 @@ class WorkspaceStatus(models.TextChoices):
 RESERVING_STATUSES = (
     WorkspaceStatus.PENDING,
     WorkspaceStatus.PROVISIONING,
+    WorkspaceStatus.STARTING,
     WorkspaceStatus.ACTIVE,
     WorkspaceStatus.STOPPED,
     WorkspaceStatus.DELETING,
@@ -95,8 +98,69 @@ class Workspace(models.Model):
     def username(self) -> str:
         return self.owner.username
 
-    def route_prefix(self, app: str) -> str:
-        return f"/{self.owner.username}/{app}/"
+
+class Route(models.Model):
+    """The seed's per-user nginx route, kept here: nginx asks for it (cached) on each request,
+    so adding, moving or removing a route needs no nginx reload."""
+
+    username = models.CharField(max_length=32, unique=True)
+    workspace = models.OneToOneField(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="route"
+    )
+    vscode_host = models.CharField(max_length=253)
+    vscode_port = models.PositiveIntegerField()
+    jupyter_host = models.CharField(max_length=253)
+    jupyter_port = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.username
+
+    def upstream(self, app: str) -> tuple[str, int]:
+        if app == "vscode":
+            return self.vscode_host, self.vscode_port
+        return self.jupyter_host, self.jupyter_port
+
+
+class EdgeTicket(models.Model):
+    """A single-use, seconds-long ticket for one workspace host (the redirect handshake).
+
+    Only its hash is stored; it is bound to the host, the platform session that asked for it
+    and the state cookie of the browser that started the handshake.
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    state_hash = models.CharField(max_length=64)
+    host = models.CharField(max_length=253)
+    session = models.ForeignKey("accounts.UserSession", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    next_path = models.CharField(max_length=2048, default="/")
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"ticket for {self.host}"
+
+
+class EdgeSession(models.Model):
+    """What a workspace host's cookie stands for: (person, workspace, host, expiry).
+
+    Stored hashed. It dies with the platform session (logout, password reset), the account
+    (disabled: checked on every verify; deleted: cascade) and the workspace (cascade).
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=253)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey("accounts.UserSession", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="edge_sessions")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.host} ({self.user_id})"
 
 
 class PendingUser(User):

@@ -13,6 +13,7 @@ from mgmt.exceptions import Conflict, NotFound
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStatus
 
+from . import edge
 from .models import RESERVING_STATUSES, Workspace
 
 
@@ -29,7 +30,8 @@ def workspace_of_user(*, user: Any, name: str = "default") -> Workspace | None:
 
 
 def workspace_links(*, workspace: Workspace) -> dict[str, str]:
-    return {"vscode": workspace.route_prefix("vscode"), "jupyter": workspace.route_prefix("jupyter")}
+    """Each app's own origin (containers/edge.py)."""
+    return {app: edge.workspace_url(workspace.owner.username, app) for app in edge.APPS}
 
 
 def workspace_live_state(*, workspace: Workspace) -> dict[str, Any]:

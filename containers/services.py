@@ -17,12 +17,14 @@ claim made with a conditional UPDATE makes sure one worker runs one attempt.
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -39,7 +41,7 @@ from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server
 
-from . import folders, nginx, selectors
+from . import edge, folders, nginx, selectors
 from .models import Workspace, WorkspaceStatus
 
 OWNER_ACTIONS = ("view", "operate")
@@ -52,6 +54,7 @@ class ProvisionStep(StrEnum):
     CONTAINER = "container"
     PORTS = "ports"
     ROUTES = "routes"
+    READY = "ready"
     UNDO = "undo"
 
 
@@ -98,22 +101,69 @@ def _client(workspace: Workspace) -> AgentClient:
 
 
 def _container_config(workspace: Workspace) -> dict[str, Any]:
+    """What the agent creates. Each app has its own origin, so both serve at "/"; the host
+    ports are the ones reserved for this workspace, so they survive a Docker restart."""
     username = nginx.validate_route_name(workspace.owner.username)
     return {
         "name": username,
         "image": workspace.image,
         "env": {
             "WORKSPACE_USER": username,
-            "VSCODE_BASE_URL": workspace.route_prefix("vscode"),
-            "JUPYTER_BASE_URL": workspace.route_prefix("jupyter"),
+            "VSCODE_BASE_URL": "/",
+            "JUPYTER_BASE_URL": "/",
+            # The app's own origin (Jupyter's allow_origin, code-server's trusted origin).
+            "VSCODE_ORIGIN": edge.workspace_url(username, "vscode", ""),
+            "JUPYTER_ORIGIN": edge.workspace_url(username, "jupyter", ""),
         },
         "cpu": workspace.cpu,
         "memory": workspace.memory,
         "gpus": workspace.gpus,
-        "ports": [settings.WORKSPACE_VSCODE_PORT, settings.WORKSPACE_JUPYTER_PORT],
+        "ports": {
+            str(settings.WORKSPACE_VSCODE_PORT): workspace.vscode_port,
+            str(settings.WORKSPACE_JUPYTER_PORT): workspace.jupyter_port,
+        },
         "workspace_folder": workspace.folder_path,
         "labels": {"user": username, "workspace": str(workspace.pk)},
     }
+
+
+def _host_ports_range() -> range:
+    low, _, high = settings.WORKSPACE_HOST_PORTS.partition("-")
+    return range(int(low), int(high) + 1)
+
+
+def _ports_reserve(workspace: Workspace, *, avoid: frozenset[int] = frozenset()) -> None:
+    """Reserve two host ports on the workspace's server (unique per server in the database).
+
+    Random picks, so concurrent approvals rarely collide; a collision is retried.
+    """
+    span = _host_ports_range()
+    for _ in range(20):
+        pairs = (
+            Workspace.objects.filter(server=workspace.server_id)
+            .exclude(pk=workspace.pk)
+            .values_list("vscode_port", "jupyter_port")
+        )
+        used = {port for pair in pairs for port in pair if port} | set(avoid)
+        free = [port for port in random.sample(span, min(len(span), 64)) if port not in used]
+        if len(free) < 2:  # a crowded range: look at every port
+            free = (
+                random.sample([port for port in span if port not in used], k=2)
+                if len(span) > len(used) + 1
+                else []
+            )
+        if len(free) < 2:
+            raise Conflict(
+                f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {workspace.server}."
+            )
+        workspace.vscode_port, workspace.jupyter_port = free[0], free[1]
+        try:
+            with transaction.atomic():
+                workspace.save(update_fields=["vscode_port", "jupyter_port", "updated_at"])
+            return
+        except IntegrityError:
+            continue
+    raise Conflict(f"Could not reserve host ports on {workspace.server}; try again.")
 
 
 def _published(ports: dict[str, Any], container_port: int) -> tuple[str, int] | None:
@@ -158,6 +208,21 @@ def _ports_query(client: AgentClient, container: str, attempts: int = 3) -> dict
             if attempt + 1 == attempts:
                 raise
             time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _container_create(workspace: Workspace, client: AgentClient, attempts: int = 3) -> dict[str, Any]:
+    """Create the container on freshly reserved host ports; a port something else on the
+    host holds (the agent's 409) is avoided and the create tried again."""
+    avoid: set[int] = set()
+    for attempt in range(attempts):
+        _ports_reserve(workspace, avoid=frozenset(avoid))
+        try:
+            return client.create_container(_container_config(workspace))
+        except AgentError as exc:
+            if exc.agent_status != 409 or "in use" not in exc.message or attempt + 1 == attempts:
+                raise
+            avoid |= {workspace.vscode_port, workspace.jupyter_port}
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -244,11 +309,7 @@ def workspace_approve(
             workspace.container_id = ""
             workspace.save()
         owner_permissions_grant(user=user, obj=workspace, actions=OWNER_ACTIONS)
-        if user.status == UserStatus.PENDING or not user.is_approved:
-            user.status = UserStatus.ACTIVE
-            user.is_approved = True
-            user.save(update_fields=["status", "is_approved"])
-            audit_log_record(action="user.approve", actor=actor, target=user)
+        account_services.user_mark_approved(actor=actor, user=user)
         audit_log_record(
             action="workspace.retry" if retry else "workspace.approve",
             actor=actor,
@@ -287,7 +348,7 @@ def workspace_provision(*, workspace_id: int) -> bool:
             Workspace.objects.filter(pk=workspace.pk).update(folder_created=True)
         _set_step(workspace, ProvisionStep.CONTAINER)
         client = _client(workspace)
-        data = client.create_container(_container_config(workspace))
+        data = _container_create(workspace, client)
         workspace.container_id, workspace.container_name = data["id"], data.get("name") or username
         workspace.save(update_fields=["container_id", "container_name", "updated_at"])
         _set_step(workspace, ProvisionStep.PORTS)
@@ -302,44 +363,96 @@ def workspace_provision(*, workspace_id: int) -> bool:
 
 
 def workspace_routes_publish(*, workspace_id: int) -> PublishOutcome:
-    """The edge step: write the routes, then mark the workspace active (user metadata, audit)."""
+    """Routes step: record the routes (nginx follows without a reload), then `starting` until
+    the apps answer (workspace_ready)."""
     workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
     if workspace.status != WorkspaceStatus.PROVISIONING or workspace.step != ProvisionStep.ROUTES:
         return PublishOutcome.SKIPPED
-    username = workspace.owner.username
     try:
         vscode, jupyter = _upstreams(workspace)
-        nginx.add_user_route(username=username, vscode=vscode, jupyter=jupyter)
-        workspace_mark_active(workspace=workspace)
+        nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
     except Exception as exc:
         if not isinstance(exc, ApplicationError):
             logger.exception("Publishing the routes of {} failed unexpectedly", workspace)
-        reason = f"routes: {_failure_text(exc)}"
-        try:
-            nginx.remove_user_route(username=username)  # the file may have been written before the failure
-        except ApplicationError as cleanup:
-            reason += f" (the route file could not be removed either: {cleanup.message})"
         Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.PROVISIONING).update(
-            step=ProvisionStep.UNDO.value, status_reason=reason[:1000]
+            step=ProvisionStep.UNDO.value, status_reason=f"routes: {_failure_text(exc)}"[:1000]
         )
         return PublishOutcome.UNDO
+    Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.PROVISIONING).update(
+        status=WorkspaceStatus.STARTING,
+        step=ProvisionStep.READY.value,
+        status_reason="waiting for VS Code and Jupyter to answer",
+    )
     return PublishOutcome.DONE
+
+
+_APP_NAMES = {"vscode": "VS Code", "jupyter": "Jupyter"}
+
+
+def _app_answers(host: str, port: int) -> bool:
+    """Any HTTP answer counts: the app is up (a redirect to its login or /lab is an answer)."""
+    try:
+        requests.get(f"http://{edge.upstream_text(host, port)}/", timeout=2, allow_redirects=False)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def workspace_ready(*, workspace_id: int, timeout: float | None = None, interval: float = 0.25) -> bool:
+    """`starting` → `active` once both apps answer on their ports, the way nginx reaches them.
+
+    While waiting, status_reason names the app still warming up. A new workspace whose apps
+    never answer within WORKSPACE_READY_TIMEOUT is rolled back (failed, with the reason); a
+    started one stays `starting` with the reason, for its owner to see and restart.
+    """
+    workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.STARTING:
+        return False
+    route = nginx.user_route(username=workspace.owner.username)
+    deadline = time.monotonic() + (settings.WORKSPACE_READY_TIMEOUT if timeout is None else timeout)
+    waiting = list(_APP_NAMES)
+    while True:
+        if route is not None:
+            waiting = [app for app in waiting if not _app_answers(*route.upstream(app))]
+        if not waiting:
+            return workspace_mark_active(workspace=workspace)
+        names = " and ".join(_APP_NAMES[app] for app in waiting)
+        reason = f"waiting for {names} to answer"
+        if time.monotonic() >= deadline:
+            break
+        still = Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING)
+        if not still.update(status_reason=reason):
+            return False  # stopped or deleted meanwhile
+        time.sleep(interval)
+    failure = f"{names} did not answer within {settings.WORKSPACE_READY_TIMEOUT} s; see the container's logs"
+    if workspace.provisioned_at is None:  # a new workspace: the saga's compensation
+        workspace_provision_undo(workspace_id=workspace_id, reason=f"ready: {failure}")
+    else:
+        Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING).update(
+            status_reason=failure
+        )
+    return False
 
 
 @transaction.atomic
 def workspace_mark_active(*, workspace: Workspace) -> bool:
-    """provisioning → active, once: the user's metadata and redirect, one audit row."""
-    done = Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.PROVISIONING).update(
-        status=WorkspaceStatus.ACTIVE, step="", status_reason="", provisioned_at=timezone.now()
+    """starting → active, once: the owner's workspace record and redirect, one audit row."""
+    first = workspace.provisioned_at is None
+    done = Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.STARTING).update(
+        status=WorkspaceStatus.ACTIVE,
+        step="",
+        status_reason="",
+        provisioned_at=workspace.provisioned_at or timezone.now(),
     )
     if not done:
         return False
     workspace.refresh_from_db()
-    user = User.objects.select_for_update().get(pk=workspace.owner_id)
+    if not first:
+        return True
     links = selectors.workspace_links(workspace=workspace)
-    user.metadata = {
-        **(user.metadata or {}),
-        "workspace": {
+    account_services.user_workspace_record(
+        user=workspace.owner,
+        workspace={
             "server": workspace.server.name if workspace.server else None,
             "container": workspace.container_name,
             "image": workspace.image,
@@ -347,9 +460,8 @@ def workspace_mark_active(*, workspace: Workspace) -> bool:
             "jupyter_port": workspace.jupyter_port,
             **{f"{app}_url": url for app, url in links.items()},
         },
-    }
-    user.redirect_url = links["vscode"]
-    user.save(update_fields=["metadata", "redirect_url"])
+        redirect_url=links["vscode"],
+    )
     audit_log_record(
         action="workspace.provision",
         actor=workspace.approved_by,
@@ -357,7 +469,7 @@ def workspace_mark_active(*, workspace: Workspace) -> bool:
         server_id=workspace.server_id,
         source="worker",
         details={
-            "username": user.username,
+            "username": workspace.owner.username,
             "container": workspace.container_name,
             "vscode_port": workspace.vscode_port,
             "jupyter_port": workspace.jupyter_port,
@@ -371,10 +483,11 @@ def workspace_mark_active(*, workspace: Workspace) -> bool:
 def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
     """The compensation: remove what the failed attempt made, then `failed` with the reason."""
     workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
-    if workspace.status != WorkspaceStatus.PROVISIONING:
+    if workspace.status not in (WorkspaceStatus.PROVISIONING, WorkspaceStatus.STARTING):
         return
     reason = reason or workspace.status_reason or "provisioning failed"
     notes: list[str] = []
+    nginx.remove_user_route(username=workspace.owner.username)
     if workspace.server is not None and workspace.step not in ("", ProvisionStep.FOLDER):
         try:
             AgentClient.for_server(workspace.server).delete_container(
@@ -416,21 +529,25 @@ def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
 # --- operations --------------------------------------------------------------------------
 
 
+_OPERABLE = (WorkspaceStatus.ACTIVE, WorkspaceStatus.STARTING, WorkspaceStatus.STOPPED)
+
+
 def _operable(workspace: Workspace) -> Workspace:
     workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace.pk)
-    if workspace.status not in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED):
-        raise Conflict(f"The workspace is {workspace.status}; only an active or stopped one can do this.")
+    if workspace.status not in _OPERABLE:
+        raise Conflict(
+            f"The workspace is {workspace.status}; only an active, starting or stopped one can do this."
+        )
     return workspace
 
 
 def _ports_refresh(workspace: Workspace, client: AgentClient) -> None:
-    """After a (re)start Docker may publish on new host ports: record them, re-point the routes."""
-    from . import tasks
-
+    """Record the ports the container publishes (the reserved ones) and keep the route on them."""
     old = (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host)
     _ports_record(workspace, client.query_agent_port_info(workspace.container_name))
     if (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host) != old:
-        _enqueue(tasks.routes_workspace_refresh, workspace.pk)
+        vscode, jupyter = _upstreams(workspace)
+        nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
 
 
 def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
@@ -442,14 +559,19 @@ def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
         client.stop_container(workspace.container_name)
     else:
         client.restart_container(workspace.container_name)
+    from . import tasks
+
     with transaction.atomic():
+        # An operator's or owner's action replaces any earlier reason (e.g. an idle stop).
+        workspace.status_reason = ""
         if action == "stop":
             workspace.status = WorkspaceStatus.STOPPED
         else:
-            workspace.status = WorkspaceStatus.ACTIVE
+            # Active again once its apps answer (workspace_ready).
+            workspace.status = WorkspaceStatus.STARTING
+            workspace.status_reason = "waiting for VS Code and Jupyter to answer"
             _ports_refresh(workspace, client)
-        # An operator's or owner's action replaces any earlier reason (e.g. an idle stop).
-        workspace.status_reason = ""
+            _enqueue(tasks.workspace_ready_task, workspace.pk)
         workspace.save(update_fields=["status", "status_reason", "updated_at"])
         audit_log_record(
             action=f"workspace.{action}", actor=actor, target=workspace, server_id=workspace.server_id
@@ -470,9 +592,9 @@ def workspace_restart(*, actor: User, workspace: Workspace) -> Workspace:
 
 
 def workspace_routes_refresh(*, workspace_id: int) -> None:
-    """Edge: rewrite the routes of an active workspace from what the database records."""
+    """Point the routes of a live workspace at the ports the database records."""
     workspace = Workspace.objects.select_related("owner").get(pk=workspace_id)
-    if workspace.status != WorkspaceStatus.ACTIVE or not workspace.vscode_port:
+    if workspace.status not in _OPERABLE or not workspace.vscode_port:
         return
     vscode, jupyter = _upstreams(workspace)
     nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
@@ -508,10 +630,7 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
         workspace = Workspace.objects.select_for_update().get(owner=user, name="default")
         if workspace.status == WorkspaceStatus.PROVISIONING:
             raise Conflict("The workspace is being provisioned; delete it once that has finished.")
-        if user.status != UserStatus.DELETING:
-            user.status = UserStatus.DELETING
-            user.save(update_fields=["status"])
-        account_services.user_sessions_revoke(user=user)
+        account_services.user_mark_deleting(user=user)
         workspace.status = WorkspaceStatus.DELETING
         workspace.status_reason = ""
         workspace.step = ProvisionStep.ROUTES.value

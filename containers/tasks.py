@@ -1,9 +1,8 @@
 """Thin Celery tasks of the workspace saga.
 
-Queues (CELERY_TASK_ROUTES): `containers.tasks.routes_*` run on `edge` (only the
-worker on the nginx host consumes it), `containers.tasks.workspace_*` on
-`provisioning`. Each task hands over to the next with `.delay()` instead of
-waiting on a result, so no worker ever blocks on another queue.
+Queue (CELERY_TASK_ROUTES): `containers.tasks.*` run on `provisioning`. Routes are rows
+that nginx reads through its auth subrequest, so no task has to run on the nginx host.
+Each task hands over to the next with `.delay()` instead of waiting on a result.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ def routes_remove(username: str) -> bool:
 # --- provisioning saga -----------------------------------------------------------------
 @shared_task
 def workspace_provision_task(workspace_id: int) -> bool:
-    """Folder, container, ports; then hands over to the edge queue."""
+    """Folder, ports, container; then the routes."""
     if services.workspace_provision(workspace_id=workspace_id):
         routes_workspace_publish.delay(workspace_id)
         return True
@@ -42,11 +41,19 @@ def workspace_provision_task(workspace_id: int) -> bool:
 
 @shared_task
 def routes_workspace_publish(workspace_id: int) -> str:
-    """Routes and activation on the nginx host; a failure sends the compensation back."""
+    """Routes, then `starting` until the apps answer; a failure runs the compensation."""
     outcome = services.workspace_routes_publish(workspace_id=workspace_id)
     if outcome is services.PublishOutcome.UNDO:
         workspace_provision_undo_task.delay(workspace_id)
+    elif outcome is services.PublishOutcome.DONE:
+        workspace_ready_task.delay(workspace_id)
     return outcome.value
+
+
+@shared_task
+def workspace_ready_task(workspace_id: int) -> bool:
+    """Active once both apps answer (bounded by WORKSPACE_READY_TIMEOUT)."""
+    return services.workspace_ready(workspace_id=workspace_id)
 
 
 @shared_task

@@ -1,18 +1,15 @@
-"""The reconciler: the database, the agents and the routes directory must agree.
+"""The reconciler: the database, the agents and the routes must agree.
 
 For every server it compares the workspaces the database records with the
 containers the agent reports (those carrying the platform's labels
 `<prefix>.managed`, `<prefix>.user`, `<prefix>.workspace`), and it compares
-active workspaces with the route files and the workspace folders. Every
+active workspaces with their routes and the workspace folders. Every
 difference becomes a `Finding`; unless it is a dry run each is repaired with
 the services the API and the saga use, and every repair is audited.
 
 A server whose agent does not answer is skipped and reported: nothing is
 concluded about its containers, nothing on it is repaired (its stuck
 operations wait too), because "no answer" is not "no containers".
-
-Runs on the `edge` queue (CELERY_TASK_ROUTES): it reads and writes the routes
-directory of the nginx host.
 """
 
 from __future__ import annotations
@@ -35,7 +32,7 @@ from audit.models import LogLevel
 from audit.services import audit_log_record
 from containers import folders, nginx
 from containers import services as workspace_services
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import Route, Workspace, WorkspaceStatus
 from mgmt.exceptions import ApplicationError, Conflict, NotFound
 from servers.agent_client import AgentClient, AgentError
 from servers.models import Server
@@ -70,14 +67,20 @@ class Finding:
 
 # Statuses in which a workspace is expected to have a container (and, but for `failed`, routes).
 _HOLDS_CONTAINER = (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED)
-# Statuses in which a route file may legitimately exist.
+# Statuses in which a route may legitimately exist.
 _MAY_HAVE_ROUTE = (
     WorkspaceStatus.ACTIVE,
+    WorkspaceStatus.STARTING,
     WorkspaceStatus.STOPPED,
     WorkspaceStatus.PROVISIONING,
     WorkspaceStatus.DELETING,
 )
-_TRANSIENT = (WorkspaceStatus.PENDING, WorkspaceStatus.PROVISIONING, WorkspaceStatus.DELETING)
+_TRANSIENT = (
+    WorkspaceStatus.PENDING,
+    WorkspaceStatus.PROVISIONING,
+    WorkspaceStatus.STARTING,
+    WorkspaceStatus.DELETING,
+)
 
 
 def _labels(container: dict[str, Any]) -> tuple[str, str]:
@@ -203,6 +206,8 @@ def _finish_or_undo(
                 outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
                 if outcome == workspace_services.PublishOutcome.UNDO:
                     workspace_services.workspace_provision_undo(workspace_id=pk)
+                else:
+                    workspace_services.workspace_ready(workspace_id=pk)
 
         return "provision it now (its queued task was lost)", provision
     if workspace.status == WorkspaceStatus.DELETING:
@@ -217,14 +222,24 @@ def _finish_or_undo(
 
         return "finish the deletion (routes, container, account; the folder is kept)", finish_delete
     running = any(c.get("status") == "running" and _labels(c)[1] == str(pk) for c in containers or [])
-    if workspace.step == "routes" and running:
+    if workspace.status == WorkspaceStatus.STARTING and workspace.provisioned_at is not None:
+        # A started workspace whose apps did not answer: never roll back what its owner has.
+
+        def check_again() -> None:
+            if not workspace_services.workspace_ready(workspace_id=pk, timeout=10):
+                raise ApplicationError("its apps still do not answer; see the container's logs")
+
+        return "check its apps again (it stays starting until they answer)", check_again
+    if workspace.step in ("routes", "ready") and running:
 
         def finish_publish() -> None:
             outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
             if outcome == workspace_services.PublishOutcome.UNDO:
                 workspace_services.workspace_provision_undo(workspace_id=pk)
+            elif not workspace_services.workspace_ready(workspace_id=pk):
+                raise ApplicationError("its apps do not answer")
 
-        return "finish it (write the routes, mark active)", finish_publish
+        return "finish it (write the routes, wait for the apps, mark active)", finish_publish
     reason = (
         f"{workspace.step or 'start'}: interrupted ({age} without progress); rolled back by the reconciler"
     )
@@ -343,16 +358,16 @@ def _check_routes(
     run: _Run, workspaces: list[Workspace], skipped_servers: set[int], everything: bool
 ) -> None:
     by_user = {ws.owner.username: ws for ws in workspaces}
-    routed = set(nginx.list_routed_usernames())
+    routes = {route.username: route for route in Route.objects.all()}
     if everything:
-        for username in sorted(routed):
+        for username in sorted(routes):
             ws = by_user.get(username)
             if ws is not None and (ws.status in _MAY_HAVE_ROUTE or ws.server_id in skipped_servers):
                 continue
             why = "no workspace" if ws is None else f"workspace is {ws.status}"
             run.found(
                 Kind.ORPHAN_ROUTE, server=ws.server.name if ws and ws.server else "", subject=username,
-                detail=f"route file {username}.conf: {why}", action="remove the route file",
+                detail=f"route of {username}: {why}", action="remove the route",
                 repair=lambda u=username: nginx.remove_user_route(username=u),
             )  # fmt: skip
     for ws in workspaces:
@@ -361,23 +376,23 @@ def _check_routes(
         username = ws.owner.username
         server = ws.server.name if ws.server else ""
         refresh = lambda w=ws: workspace_services.workspace_routes_refresh(workspace_id=w.pk)  # noqa: E731
-        if username not in routed:
+        route = routes.get(username)
+        if route is None:
             run.found(
                 Kind.MISSING_ROUTE, server=server, subject=username, workspace=ws,
-                detail="active workspace, no route file", action="write the routes again", repair=refresh,
+                detail="active workspace, no route", action="write the routes again", repair=refresh,
             )  # fmt: skip
             continue
         if not ws.vscode_port or not ws.jupyter_port or not ws.upstream_host:
             continue
-        expected = nginx.render_user_routes(
-            username=username,
-            vscode=nginx.Upstream(ws.upstream_host, ws.vscode_port),
-            jupyter=nginx.Upstream(ws.upstream_host, ws.jupyter_port),
-        )
-        if nginx.route_path(username).read_text() != expected:
+        expected = {
+            "vscode": (ws.upstream_host, ws.vscode_port),
+            "jupyter": (ws.upstream_host, ws.jupyter_port),
+        }
+        if any(route.upstream(app) != upstream for app, upstream in expected.items()):
             run.found(
                 Kind.PORT_MISMATCH, server=server, subject=username, workspace=ws,
-                detail="the route file does not point at the recorded ports",
+                detail="the route does not point at the recorded ports",
                 action="write the routes again", repair=refresh,
             )  # fmt: skip
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -29,9 +31,11 @@ class ConfigValidationError(Exception):
 _DIRECTORIES = {
     "WORKDIR_DEPLOY": True,
     "WORKDIR_TEMPLATE": False,
-    "NGINX_ROUTES_DIR": True,
 }
 _PORTS = ("AGENT_PORT",)
+_DOMAIN_RE = re.compile(
+    r"(?=.{1,200}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*", re.ASCII
+)
 _IPS = ("MGMT_SERVER_IP",)
 
 
@@ -59,6 +63,19 @@ def _check_ip(name: str, value: Any) -> str | None:
         ipaddress.ip_address(str(value))
     except ValueError:
         return f"{name}: '{value}' is not a valid IP address"
+    return None
+
+
+def _check_platform_url(name: str, value: Any) -> str | None:
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        return f"{name}: '{value}' must be an http(s) URL with no path, such as https://mgmt.example.com"
+    return None
+
+
+def _check_domain(name: str, value: Any) -> str | None:
+    if not _DOMAIN_RE.fullmatch(str(value)):
+        return f"{name}: '{value}' is not a DNS name such as ws.example.com"
     return None
 
 
@@ -100,6 +117,14 @@ def validate_config(*, strict: bool = False, values: Mapping[str, Any] | None = 
     for name in _IPS:
         if name in present and (problem := _check_ip(name, present[name])):
             problems.append(problem)
+    if "PLATFORM_URL" in present and (
+        problem := _check_platform_url("PLATFORM_URL", present["PLATFORM_URL"])
+    ):
+        problems.append(problem)
+    if "WORKSPACE_DOMAIN" in present and (
+        problem := _check_domain("WORKSPACE_DOMAIN", present["WORKSPACE_DOMAIN"])
+    ):
+        problems.append(problem)
     for name, writable in _DIRECTORIES.items():
         if name in present and (problem := _check_directory(name, present[name], writable=writable)):
             problems.append(problem)

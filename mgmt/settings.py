@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -37,6 +38,34 @@ ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- the workspace edge (containers/edge.py, templates/nginx/platform.conf) ---
+# Where people reach the platform (pages, admin, API). nginx serves it and, on the same scheme
+# and port, every workspace app on its own origin `<user>--<app>.<WORKSPACE_DOMAIN>`.
+PLATFORM_URL = (
+    env.str("PLATFORM_URL") if PRODUCTION else env.str("PLATFORM_URL", default="http://localhost:8080")
+).rstrip("/")
+# One DNS label per app, so one wildcard certificate covers them all. `localhost` needs no DNS:
+# browsers and curl resolve `*.localhost` to loopback.
+WORKSPACE_DOMAIN = env.str("WORKSPACE_DOMAIN", default="localhost").lower().strip(".")
+# Admins enter other people's workspaces only when this is on, and every entry is audited.
+WORKSPACE_ADMIN_ACCESS = env.bool("WORKSPACE_ADMIN_ACCESS", default=False)
+# nginx keeps an auth answer this long: revoking takes effect within it.
+EDGE_AUTH_CACHE_SECONDS = env.int("EDGE_AUTH_CACHE_SECONDS", default=10)
+# A handshake ticket lives this long and is good for one use on one host.
+EDGE_TICKET_SECONDS = env.int("EDGE_TICKET_SECONDS", default=30)
+# Unauthenticated browser requests a client may send to workspace hosts (nginx limit_req, per second).
+EDGE_LOGIN_RATE = env.int("EDGE_LOGIN_RATE", default=10)
+# nginx needs a resolver when a server's publish address is a host name (an IP needs none).
+NGINX_RESOLVER = env.str("NGINX_RESOLVER", default="")
+_platform = urlsplit(PLATFORM_URL)
+PLATFORM_SECURE = _platform.scheme == "https"
+# Forms work behind nginx on any port: the platform's own origin is always trusted.
+CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, f"{_platform.scheme}://{_platform.netloc}"]
+# Workspace hosts reach Django only for the handshake callback and nginx's auth subrequest.
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, _platform.hostname or "localhost", f".{WORKSPACE_DOMAIN}"]
+# The workspace hosts' own cookie; `__Host-` (HTTPS only) stops a sibling host from setting it.
+EDGE_COOKIE_NAME = ("__Host-" if PLATFORM_SECURE else "") + "mgmt_edge"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -149,13 +178,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
-# Queues by kind of work; the worker on the nginx host is the only one consuming `edge`.
+# Queues by kind of work. Routes are database rows nginx reads, so nothing must run on the
+# nginx host.
 CELERY_TASK_ROUTES = {
-    "containers.tasks.routes_*": {"queue": "edge"},
-    "containers.tasks.workspace_*": {"queue": "provisioning"},
+    "containers.tasks.*": {"queue": "provisioning"},
     "builds.tasks.build_run_task": {"queue": "builds"},
-    # The reconciler reads and repairs the routes directory of the nginx host.
-    "maintenance.tasks.reconcile": {"queue": "edge"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -278,16 +305,13 @@ MGMT_SERVER_IP = _platform_var("MGMT_SERVER_IP", "127.0.0.1")
 AGENT_PORT = _platform_var("AGENT_PORT", "5005")
 WORKDIR_DEPLOY = _platform_var("WORKDIR_DEPLOY", str(BASE_DIR / "var" / "workspaces"))
 WORKDIR_TEMPLATE = _platform_var("WORKDIR_TEMPLATE", str(BASE_DIR / "var" / "template"))
-NGINX_ROUTES_DIR = _platform_var("NGINX_ROUTES_DIR", str(BASE_DIR / "var" / "nginx" / "routes"))
-# Commands (no shell) that check and apply the nginx configuration after a route change.
-NGINX_TEST_COMMAND = env.str("NGINX_TEST_COMMAND", default="nginx -t")
-NGINX_RELOAD_COMMAND = env.str("NGINX_RELOAD_COMMAND", default="nginx -s reload")
 CONFIG_REQUIRED_VARIABLES = [
     "MGMT_SERVER_IP",
     "AGENT_PORT",
     "WORKDIR_DEPLOY",
     "WORKDIR_TEMPLATE",
-    "NGINX_ROUTES_DIR",
+    "PLATFORM_URL",
+    "WORKSPACE_DOMAIN",
 ]
 # Image of new workspaces when the admins' allowed-images list is empty.
 WORKSPACE_DEFAULT_IMAGE = env.str("WORKSPACE_DEFAULT_IMAGE", default="mgmt-test/workspace:latest")
@@ -296,6 +320,11 @@ WORKSPACE_DEFAULT_CPU = env.float("WORKSPACE_DEFAULT_CPU", default=1.0)
 WORKSPACE_DEFAULT_MEMORY = env.int("WORKSPACE_DEFAULT_MEMORY", default=2 * 1024**3)
 WORKSPACE_VSCODE_PORT = env.int("WORKSPACE_VSCODE_PORT", default=8080)
 WORKSPACE_JUPYTER_PORT = env.int("WORKSPACE_JUPYTER_PORT", default=8888)
+# Host ports reserved per server for workspaces ("low-high"): the agent publishes exactly these,
+# so a container Docker restarts keeps its ports and its route.
+WORKSPACE_HOST_PORTS = env.str("WORKSPACE_HOST_PORTS", default="20000-29999")
+# A new or started workspace is Active once both apps answer; this long, else it fails.
+WORKSPACE_READY_TIMEOUT = env.int("WORKSPACE_READY_TIMEOUT", default=180)
 # Registries on loopback/link-local addresses are refused unless an admin allows them.
 REGISTRY_ALLOW_LOCAL_TARGETS = env.bool("REGISTRY_ALLOW_LOCAL_TARGETS", default=False)
 # Guest OS uploads: where they are kept, how big they may be, which kinds are accepted.

@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.pages import login_page, logout_page, register_page
+from containers.edge_views import edge_authorize, edge_callback, edge_verify, workspace_path_redirect
 from containers.pages import workspace_action_page, workspace_page
 from mgmt.api.views import HealthView, NotFoundView
 from servers.metrics import metrics_view
@@ -30,4 +31,13 @@ urlpatterns = [
     path("api/", include("maintenance.api.urls")),
     path("api-auth/", include("rest_framework.urls")),
     re_path(r"^api/", NotFoundView.as_view()),
+    # The workspace edge (containers/edge.py).
+    path("edge/authorize", edge_authorize, name="edge-authorize"),
+    path("edge/callback", edge_callback, name="edge-callback"),
+    path("edge/verify", edge_verify, name="edge-verify"),
+    re_path(
+        r"^(?P<username>[a-z][a-z0-9-]{1,30}[a-z0-9])/(?P<app>vscode|jupyter)(?:/.*)?$",
+        workspace_path_redirect,
+        name="workspace-path-redirect",
+    ),
 ]

@@ -10,6 +10,9 @@ from rest_framework.test import APIClient
 from accounts.services import session_create
 from tests.factories import UserFactory
 
+# Browser fixtures (chromium_browser, browser_context, browser_page): see tests/browser.py.
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture
 def api_client() -> APIClient:

@@ -61,11 +61,6 @@ class LoginOutput(serializers.Serializer):
     user = UserOutput()
 
 
-class VerifyOutput(serializers.Serializer):
-    username = serializers.CharField()
-    user_type = serializers.CharField()
-
-
 class UserSelfUpdateInput(RefusePrivilegedFieldsMixin, serializers.Serializer):
     """What a person may change on their own account."""
 

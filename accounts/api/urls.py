@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import LoginView, LogoutView, MeView, RegisterView, UserViewSet, VerifyView
+from .views import LoginView, LogoutView, MeView, RegisterView, UserViewSet
 
 app_name = "accounts"
 
@@ -9,7 +9,6 @@ urlpatterns = [
     path("auth/login", LoginView.as_view(), name="login"),
     path("auth/logout", LogoutView.as_view(), name="logout"),
     path("auth/me", MeView.as_view(), name="me"),
-    path("auth/verify", VerifyView.as_view(), name="verify"),
     path("admin/users", UserViewSet.as_view({"get": "list"}), name="admin-user-list"),
     path(
         "admin/users/<int:pk>/reset-password",

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.middleware.csrf import get_token
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -14,10 +13,8 @@ from accounts.cookies import session_cookie_clear, session_cookie_set
 from accounts.filters import UserFilter
 from accounts.models import User, UserSession
 from accounts.permissions import RequirePermission
-from maintenance.activity import route_activity_touch
 from mgmt.api.renderers import APIResponse
 from mgmt.api.viewsets import ScopedGenericViewSet
-from mgmt.exceptions import NotAuthenticated, PermissionDenied
 
 from .serializers import (
     DeleteUserQuery,
@@ -29,7 +26,6 @@ from .serializers import (
     UserAdminUpdateInput,
     UserOutput,
     UserSelfUpdateInput,
-    VerifyOutput,
 )
 from .throttles import RegisterThrottle
 
@@ -99,35 +95,6 @@ class MeView(APIView):
         return APIResponse(UserOutput(request.user).data)
 
 
-class VerifyView(APIView):
-    """nginx `auth_request`: 200 for the caller's own workspace (admins: any), 401 or 403 otherwise.
-
-    One indexed query; reads the cookie (or a Bearer header) and `X-Original-URI`.
-    """
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        parameters=[OpenApiParameter("X-Original-URI", OpenApiTypes.STR, OpenApiParameter.HEADER)],
-        responses={200: VerifyOutput},
-    )
-    def get(self, request: Request) -> APIResponse:
-        token, _ = selectors.token_from_request(request)
-        session = selectors.session_get_live(token=token)
-        if session is None:
-            raise NotAuthenticated("Log in to open this workspace.")
-        user = session.user
-        if not selectors.workspace_access_allowed(user=user, uri=request.META.get("HTTP_X_ORIGINAL_URI")):
-            raise PermissionDenied("This workspace is not yours.")
-        owner = selectors.workspace_owner_from_uri(request.META.get("HTTP_X_ORIGINAL_URI"))
-        if owner:  # activity keeps the workspace from the idle stop (maintenance app)
-            route_activity_touch(username=owner, user_id=user.pk if owner == user.username else None)
-        response = APIResponse({"username": user.username, "user_type": user.user_type})
-        response["X-Auth-User"] = user.username
-        return response
-
-
 class UserViewSet(ScopedGenericViewSet):
     """Accounts, scoped by `User.objects.visible_to`: yourself, or everyone for user managers."""
 
@@ -166,12 +133,9 @@ class UserViewSet(ScopedGenericViewSet):
 
     @extend_schema(parameters=[DeleteUserQuery], responses={200: None, 202: None})
     def destroy(self, request: Request, pk: int) -> APIResponse:
-        # The workspace part (container, routes, folder) lives in the containers app.
-        from containers.services import workspace_user_delete
-
         query = DeleteUserQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        queued = workspace_user_delete(
+        queued = services.user_delete_everything(
             actor=request.user, user=self.get_object(), delete_folder=query.validated_data["delete_workspace"]
         )
         if queued:

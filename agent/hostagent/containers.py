@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ from docker.models.containers import Container
 from . import system
 from .config import AgentConfig
 from .docker_client import get_client, translate_errors
-from .errors import BadRequest, Conflict, NotFound
+from .errors import BadRequest, Conflict, NotFound, PortInUse
 from .policy import ContainerSpec, build_create_kwargs, validate_spec
 
 log = logging.getLogger("hostagent.containers")
@@ -169,11 +171,17 @@ def _create_locked(config: AgentConfig, spec: ContainerSpec, kwargs: dict[str, A
         with translate_errors(f"Starting container {spec.name}"):
             container.start()
             container.reload()
-    except Exception:
+    except Exception as exc:
         # Compensate: a container that cannot start is not left behind.
         with translate_errors(f"Removing container {spec.name} after a failed start"):
             container.remove(force=True, v=True)
         log.warning("Container %s did not start and was removed", spec.name)
+        if isinstance(exc, PortInUse) and spec.host_ports:
+            # The Engine names the first port it tripped on; name every reserved one that is taken,
+            # so the caller can pick new ones in one go.
+            reserved = set(spec.host_ports.values())
+            taken = (set(exc.ports) & reserved) | _ports_taken(config.publish_address, reserved)
+            raise PortInUse(sorted(taken) or exc.ports, what=f"Starting container {spec.name}") from exc
         raise
     log.info("Created container %s (%s) from %s", spec.name, container.short_id, spec.image)
     return container_data(container), True
@@ -245,6 +253,22 @@ def _same_request(config: AgentConfig, container: Container, spec: ContainerSpec
             container.start()
             container.reload()
     return container_data(container)
+
+
+def _ports_taken(address: str, ports: Iterable[int]) -> set[int]:
+    """The ports a listening (or exclusively bound) socket holds on `address`, tried by binding."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    taken: set[int] = set()
+    for port in ports:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # SO_REUSEADDR: a connection lingering in TIME_WAIT does not count as taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    taken.add(port)
+    return taken
 
 
 def _from_summary(summary: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Iterator
 
@@ -12,9 +13,16 @@ import requests
 from docker import errors as docker_errors
 
 from .config import AgentConfig
-from .errors import BadRequest, Conflict, DockerFailed, DockerUnavailable, NotFound
+from .errors import BadRequest, Conflict, DockerFailed, DockerUnavailable, NotFound, PortInUse
 
 log = logging.getLogger("hostagent.docker")
+
+# How the Engine says a host port is taken, across versions: "Bind for 127.0.0.1:21000 failed:
+# port is already allocated" (another container), "listen tcp4 127.0.0.1:21000: bind: address
+# already in use" (another process), "failed to bind host port for 127.0.0.1:21000:172.17.0.2:8080/tcp:
+# address already in use" (Engine 28).
+_PORT_IN_USE_RE = re.compile(r"port is already allocated|address already in use|EADDRINUSE", re.IGNORECASE)
+_HOST_PORT_RE = re.compile(r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})\b")
 
 _client: docker.DockerClient | None = None
 _client_lock = threading.Lock()
@@ -55,6 +63,12 @@ def translate_errors(what: str) -> Iterator[None]:
         raise NotFound(f"{what}: {_explain(exc)}") from exc
     except docker_errors.APIError as exc:
         status = exc.status_code or 500
+        explanation = _explain(exc)
+        if _PORT_IN_USE_RE.search(explanation):
+            # Start failed on port publishing: a conflict with the host's state, not an Engine fault.
+            # The first address:port is the host side (the Engine names one port per failure).
+            port = _HOST_PORT_RE.search(explanation)
+            raise PortInUse([int(port.group(1))] if port else [], what=what) from exc
         if status == 409:
             raise Conflict(f"{what}: {_explain(exc)}") from exc
         if 400 <= status < 500:

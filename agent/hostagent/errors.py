@@ -43,6 +43,21 @@ class Conflict(AgentError):
     default_message = "The operation conflicts with the current state."
 
 
+class PortInUse(Conflict):
+    """A host port the container is to be published on is taken (by a process or another container)."""
+
+    def __init__(self, ports: list[int], *, what: str) -> None:
+        self.ports = sorted(set(ports))
+        named = ", ".join(str(port) for port in self.ports)
+        if not self.ports:
+            reason = "a host port is already in use on this host."
+        elif len(self.ports) == 1:
+            reason = f"host port {named} is already in use on this host."
+        else:
+            reason = f"host ports {named} are already in use on this host."
+        super().__init__(f"{what}: {reason}", details={"ports_in_use": self.ports})
+
+
 class DockerFailed(AgentError):
     """The Docker Engine (or a registry behind it) answered with an error of its own."""
 

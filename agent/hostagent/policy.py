@@ -6,7 +6,8 @@ never privileged, no added capabilities, default (bridge) network and private
 PID/IPC namespaces, no devices except the GPUs asked for, one bind mount (the
 workspace folder, which must resolve inside the workspace root), memory, CPU
 and PID limits always, a restart policy, the platform's label prefix on names
-and labels, and ports published only on the configured publish address.
+and labels, and ports published only on the configured publish address (on
+the host ports the caller reserved, or on ports Docker chooses).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ IMAGE_RE = re.compile(
 )
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 LABEL_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+PORT_KEY_RE = re.compile(r"^[1-9][0-9]{0,4}$")
+MAX_PORTS = 32
+MIN_HOST_PORT = 1024  # below are privileged ports, never a workspace's
 
 # Options a caller might try to slip in; the create endpoint refuses them by name.
 FORBIDDEN_OPTIONS = (
@@ -72,25 +76,27 @@ class ContainerSpec:
     nano_cpus: int = 0
     memory: int = 0
     gpus: int = 0
-    ports: tuple[int, ...] = ()
+    ports: tuple[int, ...] = ()  # container ports to publish
+    host_ports: dict[int, int] = field(default_factory=dict)  # container → host port; empty: ephemeral
     workspace_folder: str | None = None  # resolved, inside the workspace root
     labels: dict[str, str] = field(default_factory=dict)  # prefixed keys
 
     def fingerprint(self) -> str:
         """Same request → same fingerprint; stored as a label for idempotent create."""
-        payload = json.dumps(
-            {
-                "image": self.image,
-                "env": self.env,
-                "nano_cpus": self.nano_cpus,
-                "memory": self.memory,
-                "gpus": self.gpus,
-                "ports": sorted(self.ports),
-                "workspace_folder": self.workspace_folder,
-                "labels": self.labels,
-            },
-            sort_keys=True,
-        )
+        fields: dict[str, Any] = {
+            "image": self.image,
+            "env": self.env,
+            "nano_cpus": self.nano_cpus,
+            "memory": self.memory,
+            "gpus": self.gpus,
+            "ports": sorted(self.ports),
+            "workspace_folder": self.workspace_folder,
+            "labels": self.labels,
+        }
+        if self.host_ports:
+            # Only when given: containers created with the list form keep their fingerprint.
+            fields["host_ports"] = {str(port): host for port, host in sorted(self.host_ports.items())}
+        payload = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -179,12 +185,7 @@ def validate_spec(
     if gpus > host_gpus:
         raise BadRequest(f"gpus: {gpus} requested but this host has {host_gpus}.")
 
-    ports = request.get("ports") or []
-    if not isinstance(ports, list) or len(ports) > 32:
-        raise BadRequest("ports: must be a list of at most 32 container ports.")
-    for port in ports:
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise BadRequest(f"ports: {port!r} is not a port number (1-65535).")
+    ports, host_ports = _validate_ports(request.get("ports"))
 
     folder = request.get("workspace_folder")
     if folder is not None and not isinstance(folder, str):
@@ -212,10 +213,52 @@ def validate_spec(
         nano_cpus=int(cpus * 1e9),
         memory=memory,
         gpus=gpus,
-        ports=tuple(dict.fromkeys(ports)),
+        ports=ports,
+        host_ports=host_ports,
         workspace_folder=real_folder,
         labels=prefixed,
     )
+
+
+def _validate_ports(raw: Any) -> tuple[tuple[int, ...], dict[int, int]]:
+    """(container ports, container → host port) from `[8080, …]` or `{"8080": 21000, …}`."""
+    if raw is None:
+        return (), {}
+    if isinstance(raw, list):
+        if len(raw) > MAX_PORTS:
+            raise BadRequest(f"ports: at most {MAX_PORTS} ports.")
+        for port in raw:
+            if not _is_port(port, 1):
+                raise BadRequest(f"ports: {port!r} is not a port number (1-65535).")
+        return tuple(dict.fromkeys(raw)), {}
+    if not isinstance(raw, dict):
+        raise BadRequest(
+            "ports: must be a list of container ports or an object of container ports to host ports."
+        )
+    if len(raw) > MAX_PORTS:
+        raise BadRequest(f"ports: at most {MAX_PORTS} ports.")
+    mapping: dict[int, int] = {}
+    for key, host in raw.items():
+        # JSON keys are strings; a Python caller may pass ints.
+        port = int(key) if isinstance(key, str) and PORT_KEY_RE.match(key) else key
+        if not _is_port(port, 1):
+            raise BadRequest(f"ports: {key!r} is not a container port number (1-65535).")
+        if port in mapping:
+            raise BadRequest(f"ports: container port {port} is given twice.")
+        if not _is_port(host, MIN_HOST_PORT):
+            raise BadRequest(
+                f"ports: host port {host!r} for container port {port} is not a port number "
+                f"({MIN_HOST_PORT}-65535)."
+            )
+        if host in mapping.values():
+            raise BadRequest(f"ports: host port {host} is given for more than one container port.")
+        mapping[port] = host
+    return tuple(mapping), mapping
+
+
+def _is_port(value: Any, lowest: int) -> bool:
+    # bool is an int in Python; True is not port 1.
+    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= 65535
 
 
 def build_create_kwargs(config: AgentConfig, spec: ContainerSpec) -> dict[str, Any]:
@@ -243,7 +286,8 @@ def build_create_kwargs(config: AgentConfig, spec: ContainerSpec) -> dict[str, A
         "pids_limit": config.pids_limit,
         "restart_policy": {"Name": config.restart_policy}
         | ({"MaximumRetryCount": 5} if config.restart_policy == "on-failure" else {}),
-        "ports": {f"{port}/tcp": (config.publish_address, None) for port in spec.ports},
+        # A fixed host port survives Docker's restarts of the container; None lets Docker choose.
+        "ports": {f"{port}/tcp": (config.publish_address, spec.host_ports.get(port)) for port in spec.ports},
         "volumes": (
             {spec.workspace_folder: {"bind": config.workspace_mount, "mode": "rw"}}
             if spec.workspace_folder

@@ -13,9 +13,9 @@ from tests.services import require_docker
 
 @pytest.fixture
 def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
-    """WORKDIR_DEPLOY, WORKDIR_TEMPLATE and the routes directory of this test only."""
+    """WORKDIR_DEPLOY and WORKDIR_TEMPLATE of this test only."""
     tmp_path.chmod(0o755)  # nginx workers and containers may run as another user
-    dirs = {name: tmp_path / name for name in ("deploy", "template", "routes")}
+    dirs = {name: tmp_path / name for name in ("deploy", "template")}
     for path in dirs.values():
         path.mkdir()
         path.chmod(0o755)
@@ -23,7 +23,6 @@ def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
     (dirs["template"] / "notebooks").mkdir()
     settings.WORKDIR_DEPLOY = str(dirs["deploy"])
     settings.WORKDIR_TEMPLATE = str(dirs["template"])
-    settings.NGINX_ROUTES_DIR = str(dirs["routes"])
     return dirs
 
 
@@ -38,9 +37,9 @@ def stack(
 ) -> Iterator[Stack]:
     require_docker()
     agent = agent_factory(workspace_root=workspace_dirs["deploy"])
-    proxy = NginxProcess.start(tmp_path / "nginx", backend=live_server.url.removeprefix("http://"))
-    settings.NGINX_TEST_COMMAND = proxy.test_command
-    settings.NGINX_RELOAD_COMMAND = proxy.reload_command
+    proxy = NginxProcess.start(
+        tmp_path / "nginx", backend=live_server.url.removeprefix("http://"), settings=settings
+    )
     server = register_server(agent)
     yield Stack(
         agent=agent,
@@ -48,7 +47,6 @@ def stack(
         server=server,
         deploy=workspace_dirs["deploy"],
         template=workspace_dirs["template"],
-        routes=workspace_dirs["routes"],
         live_url=live_server.url,
     )
     proxy.stop()

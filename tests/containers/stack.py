@@ -1,9 +1,10 @@
 """The whole workspace stack for tests: a real agent, a real nginx in front of a live Django
-server, the server registered, folders and routes in the test's own directories.
+server, the server registered, folders in the test's own directories.
 
     def test_x(stack):            # (fixture from tests/containers/conftest.py)
-        ws, _ = workspace_approve(actor=stack.admin, user=alice)
-        stack.get("/alice/vscode/", token)   # through nginx
+        ws, _ = workspace_approve(actor=admin, user=alice)
+        cookie = stack.edge_login(token, "alice")            # the browser's handshake, by hand
+        stack.ws("alice", "vscode", "/", cookie)             # through nginx, on alice--vscode.localhost
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from urllib.parse import urlsplit
+
 import requests
 from django.conf import settings
+
+from containers import edge
 
 from servers.models import Server, ServerStatus
 from tests.agent_process import AgentProcess
@@ -29,23 +34,48 @@ class Stack:
     server: Server
     deploy: Path
     template: Path
-    routes: Path
     live_url: str
     extra: dict[str, Any] = field(default_factory=dict)
 
     def get(self, path: str, token: str | None = None, **headers: str) -> requests.Response:
+        """GET on the platform's host through nginx, with the platform's session cookie."""
         cookies = {settings.SESSION_COOKIE_NAME_WORKSPACE: token} if token else {}
-        return requests.get(
-            self.nginx.base_url + path, cookies=cookies, headers=headers, timeout=10, allow_redirects=False
-        )
+        return self.nginx.get(f"localhost:{self.nginx.port}", path, cookies=cookies, headers=headers)
 
-    def status_becomes(self, path: str, token: str | None, expected: int, timeout: float = 20) -> bool:
-        """nginx reloads asynchronously and the app inside starts a moment after the container."""
+    def ws(
+        self, username: str, app: str = "vscode", path: str = "/", edge: str | None = None, **headers: str
+    ) -> requests.Response:
+        """GET on a workspace host through nginx, with an edge cookie."""
+        cookies = {settings.EDGE_COOKIE_NAME: edge} if edge else {}
+        return self.nginx.get(self.nginx.host(username, app), path, cookies=cookies, headers=headers)
+
+    def edge_login(self, token: str, username: str, app: str = "vscode", path: str = "/") -> str:
+        """The browser's redirect handshake, step by step; the workspace host's cookie."""
+        first = self.nginx.get(self.nginx.host(username, app), path, headers={"Accept": "text/html"})
+        assert first.status_code == 302, first.status_code
+        state = first.cookies[edge.STATE_COOKIE]
+        authorize = urlsplit(first.headers["Location"])
+        second = self.nginx.get(
+            authorize.netloc,
+            f"{authorize.path}?{authorize.query}",
+            cookies={settings.SESSION_COOKIE_NAME_WORKSPACE: token},
+        )
+        assert second.status_code == 302, (second.status_code, second.text[:300])
+        callback = urlsplit(second.headers["Location"])
+        third = self.nginx.get(
+            callback.netloc, f"{callback.path}?{callback.query}", cookies={edge.STATE_COOKIE: state}
+        )
+        assert third.status_code == 302, (third.status_code, third.text[:300])
+        assert third.headers["Location"] == path
+        return third.cookies[settings.EDGE_COOKIE_NAME]
+
+    def ws_becomes(self, username: str, app: str, edge: str, expected: int, timeout: float = 20) -> bool:
+        """The app inside starts a moment after the container; wait for three answers in a row."""
         streak = [0]
 
         def settled() -> bool:
             try:
-                ok = self.get(path, token).status_code == expected
+                ok = self.ws(username, app, "/", edge).status_code == expected
             except requests.RequestException:
                 ok = False
             streak[0] = streak[0] + 1 if ok else 0

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+from django.conf import settings
 
 from accounts.models import User, UserStatus
 from accounts.services import session_create
 from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
+from containers.nginx import check_user_exists
 from containers.services import (
     workspace_approve,
     workspace_restart,
@@ -34,24 +38,33 @@ def test_approve_open_operate_delete(stack):
     assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
     alice.refresh_from_db()
     assert alice.status == UserStatus.ACTIVE and alice.is_approved
-    assert alice.redirect_url == f"/{name}/vscode/"
+    assert alice.redirect_url == f"http://{stack.nginx.host(name, 'vscode')}/"
     assert alice.metadata["workspace"]["vscode_port"] == workspace.vscode_port
     assert (stack.deploy / name / "README.txt").exists()
-    assert (stack.routes / f"{name}.conf").exists()
+    assert check_user_exists(username=name)
     assert stack.containers() == [f"{stack.agent.label_prefix}-{name}"]
 
-    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 200)
-    vscode = stack.get(f"/{name}/vscode/", alice_token)
-    assert "vscode stand-in" in vscode.text and name in vscode.text
-    jupyter = stack.get(f"/{name}/jupyter/", alice_token)
+    cookie = stack.edge_login(alice_token, name, "vscode")
+    vscode = stack.ws(name, "vscode", "/", cookie)
+    assert vscode.status_code == 200 and "vscode stand-in" in vscode.text and name in vscode.text
+    # The cookie belongs to one host: Jupyter needs its own handshake.
+    assert stack.ws(name, "jupyter", "/", cookie).status_code == 401
+    jupyter_cookie = stack.edge_login(alice_token, name, "jupyter")
+    jupyter = stack.ws(name, "jupyter", "/", jupyter_cookie)
     assert jupyter.status_code == 200 and "jupyter stand-in" in jupyter.text
-    assert stack.get(f"/{name}/vscode/", bob_token).status_code == 403
-    assert stack.get(f"/{name}/jupyter/", bob_token).status_code == 403
-    assert stack.get(f"/{name}/vscode/").status_code == 401
-    browser = stack.get(f"/{name}/vscode/", Accept="text/html")
-    assert browser.status_code == 302 and f"/login?next=/{name}/vscode/" in browser.headers["Location"]
+    # Bob is refused at the platform; nobody without a cookie gets in; browsers are sent to sign in.
+    refused = stack.ws(name, "vscode", "/", None, Accept="text/html")
+    assert refused.status_code == 302 and "/edge/authorize?host=" in refused.headers["Location"]
+    authorize = urlsplit(refused.headers["Location"])
+    bob_try = stack.get(f"{authorize.path}?{authorize.query}", bob_token)
+    assert bob_try.status_code == 403 and "not yours" in bob_try.text
+    assert stack.ws(name, "vscode").status_code == 401
+    # The old path routes redirect to the app's host.
+    old = stack.get(f"/{name}/jupyter/lab?x=1")
+    assert old.status_code == 302
+    assert old.headers["Location"] == f"http://{stack.nginx.host(name, 'jupyter')}/lab?x=1"
 
-    # Approving again changes nothing: still one container, one route file, one audit row.
+    # Approving again changes nothing: still one container, one route, one audit row.
     assert workspace_approve(actor=admin, user=alice) == (Workspace.objects.get(pk=workspace.pk), False)
     assert len(stack.containers()) == 1
     assert (
@@ -60,17 +73,18 @@ def test_approve_open_operate_delete(stack):
 
     workspace = workspace_stop(actor=alice, workspace=workspace)
     assert workspace.status == WorkspaceStatus.STOPPED
-    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 502)
+    assert stack.ws_becomes(name, "vscode", cookie, 502)
     workspace = workspace_start(actor=alice, workspace=workspace)
-    assert workspace.status == WorkspaceStatus.ACTIVE
-    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 200)
+    workspace.refresh_from_db()
+    assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
+    assert stack.ws_becomes(name, "vscode", cookie, 200)
     workspace = workspace_restart(actor=admin, workspace=workspace)
-    assert stack.status_becomes(f"/{name}/jupyter/", alice_token, 200)
+    assert stack.ws_becomes(name, "jupyter", jupyter_cookie, 200)
 
     assert workspace_user_delete(actor=admin, user=alice, delete_folder=True) is True
     assert not User.objects.filter(pk=alice.pk).exists()
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
-    assert not (stack.routes / f"{name}.conf").exists()
+    assert not check_user_exists(username=name)
     assert not (stack.deploy / name).exists()
     assert stack.containers() == []
     actions = set(
@@ -88,8 +102,8 @@ def test_approve_open_operate_delete(stack):
         "user.delete_requested",
         "user.delete",
     } <= actions
-    # No route any more: the request falls through to the platform, which knows no such page.
-    assert stack.status_becomes(f"/{name}/vscode/", alice_token, 404)
+    # The edge session died with the account (within the auth cache's TTL).
+    assert stack.ws_becomes(name, "vscode", cookie, 401, timeout=settings.EDGE_AUTH_CACHE_SECONDS + 10)
 
 
 def test_delete_with_agent_down_stays_deleting_then_retry_finishes(stack, agent_factory):
@@ -106,7 +120,7 @@ def test_delete_with_agent_down_stays_deleting_then_retry_finishes(stack, agent_
     assert user.status == UserStatus.DELETING
     assert workspace.status == WorkspaceStatus.DELETING
     assert workspace.status_reason.startswith("container:") and "unreachable" in workspace.status_reason
-    assert not (stack.routes / f"{user.username}.conf").exists()  # routes go first
+    assert not check_user_exists(username=user.username)  # routes go first
     assert AuditLog.objects.filter(action_type="user.delete_failed", target_id=str(user.pk)).count() == 1
 
     stack.agent = agent_factory(

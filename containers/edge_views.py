@@ -1,0 +1,119 @@
+"""The edge's endpoints (containers/edge.py): thin views around its services.
+
+- `GET /edge/authorize` on the platform: the handshake's middle (log in, check, ticket);
+- `GET /edge/callback` on a workspace host (nginx's `/_edge/callback`): ticket → cookie;
+- `GET /edge/verify`, asked by nginx only, cached there: 200 + upstream, 401 or 403;
+- `GET /<username>/<app>/…`: the old path routes, now a redirect to the workspace's host.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.request import split_domain_port
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts import selectors as account_selectors
+from maintenance.activity import route_activity_touch
+from mgmt.exceptions import ApplicationError, NotAuthenticated
+
+from . import edge
+
+
+def _host(request: HttpRequest) -> str:
+    return split_domain_port(request.get_host())[0]
+
+
+def _message(request: HttpRequest, title: str, text: str, status: int) -> HttpResponse:
+    response = render(request, "pages/message.html", {"title": title, "text": text}, status=status)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _raw_next(request: HttpRequest) -> str:
+    """`next` is nginx's raw `$request_uri`, put last and not encoded: everything after it counts."""
+    query = request.META.get("QUERY_STRING", "")
+    marker = query.find("&next=")
+    if marker < 0:
+        return "/"
+    return edge.next_path_clean(query[marker + len("&next=") :])
+
+
+@never_cache
+@require_GET
+def edge_authorize(request: HttpRequest) -> HttpResponse:
+    host = (request.GET.get("host") or "").lower()
+    if edge.host_parse(host) is None:
+        return _message(request, "Not a workspace", "This is not a workspace address.", 400)
+    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
+    session = account_selectors.session_get_live(token=token)
+    if session is None:
+        return HttpResponseRedirect("/login?" + urlencode({"next": request.get_full_path()}))
+    next_path = _raw_next(request)
+    try:
+        ticket = edge.edge_ticket_issue(
+            session=session, host=host, next_path=next_path, state=request.GET.get("state", "")
+        )
+    except ApplicationError as exc:
+        return _message(request, "No entry", exc.message, exc.status_code)
+    response = HttpResponseRedirect(edge.callback_url(host=host, ticket=ticket, next_path=next_path))
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+@require_GET
+def edge_callback(request: HttpRequest) -> HttpResponse:
+    host = _host(request)
+    if edge.host_parse(host) is None:
+        return _message(request, "Not a workspace", "This is not a workspace address.", 400)
+    try:
+        cookie = edge.edge_ticket_redeem(
+            ticket=request.GET.get("ticket"), host=host, state=request.META.get("HTTP_X_EDGE_STATE")
+        )
+    except ApplicationError as exc:
+        return _message(request, "Sign-in failed", exc.message, exc.status_code)
+    response = HttpResponseRedirect(cookie.next_path)
+    response.set_cookie(
+        settings.EDGE_COOKIE_NAME,
+        cookie.value,
+        max_age=cookie.max_age,
+        path="/",
+        secure=settings.PLATFORM_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    response.delete_cookie(edge.STATE_COOKIE, path="/_edge/")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+def edge_verify(request: HttpRequest) -> HttpResponse:
+    """nginx's auth subrequest. Plain Django on purpose: it is the hot path (one query)."""
+    host = _host(request)
+    try:
+        answer = edge.edge_verify(cookie=request.META.get("HTTP_X_EDGE_TOKEN"), host=host)
+    except NotAuthenticated:
+        return HttpResponse(status=401)
+    except ApplicationError as exc:
+        return HttpResponse(exc.message, status=403, content_type="text/plain")
+    owner = answer.workspace.owner
+    # Activity keeps the workspace from the idle stop; once per cached answer is plenty.
+    route_activity_touch(username=owner.username, user_id=owner.pk)
+    response = HttpResponse(status=200)
+    response["X-Workspace-Upstream"] = answer.upstream
+    response["X-Auth-User"] = answer.user.username
+    return response
+
+
+@require_GET
+def workspace_path_redirect(request: HttpRequest, username: str, app: str) -> HttpResponse:
+    """The path routes of before (`/<user>/vscode/…`) live on as a redirect to the app's host."""
+    rest = request.get_full_path()[len(f"/{username}/{app}") :]
+    target = edge.next_path_clean(rest if rest.startswith("/") else "/" + rest)
+    return HttpResponseRedirect(edge.workspace_url(username, app, target))
