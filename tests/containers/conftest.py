@@ -50,3 +50,20 @@ def stack(
         live_url=live_server.url,
     )
     proxy.stop()
+
+
+@pytest.fixture
+def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings) -> Iterator[Stack]:
+    """nginx in front of a live Django, without Docker: routes point at test upstreams."""
+    proxy = NginxProcess.start(
+        tmp_path / "nginx", backend=live_server.url.removeprefix("http://"), settings=settings
+    )
+    yield Stack(
+        agent=None,
+        nginx=proxy,
+        server=None,
+        deploy=workspace_dirs["deploy"],
+        template=workspace_dirs["template"],
+        live_url=live_server.url,
+    )
+    proxy.stop()

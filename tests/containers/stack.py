@@ -13,14 +13,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 
 from containers import edge
-
 from servers.models import Server, ServerStatus
 from tests.agent_process import AgentProcess
 from tests.net import wait_until
@@ -29,9 +27,9 @@ from tests.nginx_process import NginxProcess
 
 @dataclass
 class Stack:
-    agent: AgentProcess
+    agent: AgentProcess | None  # None: an edge-only stack (no Docker)
     nginx: NginxProcess
-    server: Server
+    server: Server | None
     deploy: Path
     template: Path
     live_url: str
@@ -85,6 +83,7 @@ class Stack:
 
     def containers(self) -> list[str]:
         """Names of the containers this test's agent manages (running or not)."""
+        assert self.agent is not None
         answer = self.agent.get("/api/containers")
         answer.raise_for_status()
         return sorted(c["name"] for c in answer.json()["data"])

@@ -1,7 +1,10 @@
-"""Render the platform's nginx server block for a deployment.
+"""Render the edge's nginx configuration (the platform and every workspace host) for a deployment.
 
-manage.py render_nginx_config --listen 80 --backend 127.0.0.1:8000 --output /etc/nginx/sites-available/mgmt
+manage.py render_nginx_config --listen 80 --backend 127.0.0.1:8000 --output /etc/nginx/conf.d/mgmt.conf
 manage.py render_nginx_config --standalone var/nginx --listen 127.0.0.1:8080 --backend 127.0.0.1:8000
+
+PLATFORM_URL, WORKSPACE_DOMAIN and EDGE_AUTH_CACHE_SECONDS come from the settings. The output
+holds the edge's link secret (derived from SECRET_KEY): it is written readable by its owner only.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ from mgmt.exceptions import ValidationFailed
 
 
 class Command(BaseCommand):
-    help = "Render the nginx server block that serves the platform and includes the workspace routes."
+    help = "Render the nginx configuration that serves the platform and every workspace host."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--listen", default="80", help="address:port or port nginx listens on")
         parser.add_argument("--backend", default="127.0.0.1:8000", help="host:port of gunicorn")
         parser.add_argument("--server-name", default="_")
         parser.add_argument("--max-body-size", default="64m")
-        parser.add_argument("--output", help="write the server block here instead of stdout")
+        parser.add_argument(
+            "--cache-dir", default="/var/cache/nginx/mgmt-edge", help="nginx's cache of auth answers"
+        )
+        parser.add_argument("--output", help="write the configuration here instead of stdout")
         parser.add_argument("--standalone", metavar="PREFIX", help="write a complete nginx.conf under PREFIX")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,11 +44,14 @@ class Command(BaseCommand):
                 path = write_standalone_config(prefix=Path(options["standalone"]), **server)
                 self.stdout.write(f"Wrote {path}; run: nginx -p {path.parent} -c {path}")
                 return
-            text = render_platform_config(**server)
+            text = render_platform_config(cache_dir=options["cache_dir"], **server)
         except ValidationFailed as exc:
             raise CommandError(exc.message) from exc
         if options["output"]:
-            Path(options["output"]).write_text(text)
+            path = Path(options["output"])
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_text(text)
             self.stdout.write(f"Wrote {options['output']}")
         else:
             self.stdout.write(text)

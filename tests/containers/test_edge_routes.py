@@ -1,0 +1,287 @@
+"""Routes as rows behind the real edge: real nginx with the platform's rendered configuration,
+a live Django answering its auth subrequest, and small HTTP servers as the workspace apps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.services import session_create
+from containers import edge, nginx
+from containers.models import Route, Workspace, WorkspaceStatus
+from containers.nginx import Upstream
+from mgmt.exceptions import ValidationFailed
+from tests.containers.stack import Stack, unique_username
+from tests.factories import UserFactory
+from tests.services import require_binary
+
+pytestmark = [pytest.mark.nginx]
+
+
+class Echo(BaseHTTPRequestHandler):
+    """A workspace app stand-in: says which app answered and what it received."""
+
+    name = "?"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        data = json.dumps(
+            {
+                "app": self.name,
+                "path": self.path,
+                "upgrade": self.headers.get("Upgrade"),
+                "connection": self.headers.get("Connection"),
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _serve(name: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type(name, (Echo,), {"name": name}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def upstreams():
+    servers = [_serve("vscode"), _serve("jupyter")]
+    yield tuple(Upstream("127.0.0.1", s.server_port) for s in servers)
+    for server in servers:
+        server.shutdown()
+
+
+def _person(status: str = WorkspaceStatus.ACTIVE):
+    person = UserFactory(username=unique_username("p"))
+    Workspace.objects.create(owner=person, image="x", status=status)
+    return person
+
+
+def _login(edge_stack: Stack, person, app: str = "vscode") -> str:
+    return edge_stack.edge_login(session_create(user=person)[1], person.username, app)
+
+
+def test_a_route_row_is_all_nginx_needs(edge_stack, upstreams, settings):
+    person = _person()
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    for app in ("vscode", "jupyter"):
+        cookie = _login(edge_stack, person, app)
+        answer = edge_stack.ws(person.username, app, "/some/path?x=1", cookie)
+        assert answer.status_code == 200 and answer.json() == {
+            "app": app,
+            "path": "/some/path?x=1",
+            "upgrade": None,
+            "connection": "close",
+        }
+
+
+def test_websocket_upgrade_headers_reach_the_workspace(edge_stack, upstreams):
+    person = _person()
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    cookie = _login(edge_stack, person)
+    seen = edge_stack.ws(person.username, "vscode", "/ws", cookie, Upgrade="websocket", Connection="Upgrade")
+    assert seen.json()["upgrade"] == "websocket"
+    assert seen.json()["connection"].lower() == "upgrade"
+
+
+def test_moving_and_removing_a_route_takes_effect_within_the_ttl(edge_stack, upstreams, settings):
+    person = _person()
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    # Idempotent: the same route again changes nothing.
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    assert Route.objects.filter(username=person.username).count() == 1
+    cookie = _login(edge_stack, person)
+    assert edge_stack.ws(person.username, "vscode", "/", cookie).json()["app"] == "vscode"
+    ttl = settings.EDGE_AUTH_CACHE_SECONDS + 5
+    # Re-pointed (as after a move): the same URL reaches the new upstream, no reload.
+    nginx.add_user_route(username=person.username, vscode=upstreams[1], jupyter=upstreams[0])
+    from tests.net import wait_until
+
+    assert wait_until(
+        lambda: edge_stack.ws(person.username, "vscode", "/", cookie).json().get("app") == "jupyter",
+        timeout=ttl,
+    )
+    assert nginx.remove_user_route(username=person.username) is True
+    assert nginx.remove_user_route(username=person.username) is False
+    assert not nginx.check_user_exists(username=person.username)
+    assert wait_until(
+        lambda: edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 403, timeout=ttl
+    )
+
+
+def test_twenty_people_at_once_get_twenty_working_routes(edge_stack, upstreams):
+    people = [_person() for _ in range(20)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(
+            pool.map(
+                lambda p: nginx.add_user_route(
+                    username=p.username, vscode=upstreams[0], jupyter=upstreams[1]
+                ),
+                people,
+            )
+        )
+    assert sorted(p.username for p in people) == [
+        n for n in nginx.list_routed_usernames() if n in {p.username for p in people}
+    ]
+    for person in people:
+        cookie = _login(edge_stack, person)
+        assert edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 200
+
+
+def test_a_cookie_is_one_hosts_only(edge_stack, upstreams):
+    alice, bob = _person(), _person()
+    for person in (alice, bob):
+        nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    alice_cookie = _login(edge_stack, alice)
+    assert edge_stack.ws(alice.username, "vscode", "/", alice_cookie).status_code == 200
+    assert edge_stack.ws(bob.username, "vscode", "/", alice_cookie).status_code == 401
+    assert edge_stack.ws(alice.username, "jupyter", "/", alice_cookie).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../etc", "alice/../../x", "ALICE", "alice;", "alice}", "-alice", "alice-", "a" * 40, "", "al\nice",
+     "alice\n", "ałice", "alice\x00"],
+)  # fmt: skip
+def test_hostile_usernames_never_become_routes(db, name):
+    upstream = Upstream("127.0.0.1", 8080)
+    with pytest.raises(ValidationFailed):
+        nginx.add_user_route(username=name, vscode=upstream, jupyter=upstream)
+    with pytest.raises(ValidationFailed):
+        nginx.remove_user_route(username=name)
+    assert not Route.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "port"),
+    [("127.0.0.1; return 200", 80), ("evil.com/x", 80), ("10.0.0.1", 0), ("10.0.0.1", 70000),
+     ("host\n", 80), ("10.0.0.1", True), ("bad_host", 80)],
+)  # fmt: skip
+def test_hostile_upstreams_are_refused(host, port):
+    with pytest.raises(ValidationFailed):
+        Upstream(host, port)
+
+
+def test_ipv6_upstreams_are_bracketed_for_nginx():
+    assert edge.upstream_text("::1", 8080) == "[::1]:8080"
+    assert edge.upstream_text("10.0.0.5", 8080) == "10.0.0.5:8080"
+
+
+@pytest.mark.parametrize(
+    ("host", "parsed"),
+    [
+        ("ada--vscode.localhost", ("ada", "vscode")),
+        ("ADA--JUPYTER.localhost", ("ada", "jupyter")),
+        ("ab--vscode--jupyter.localhost", ("ab--vscode", "jupyter")),
+        ("ada--shell.localhost", None),
+        ("ada--vscode.localhost.evil.com", None),
+        ("ada--vscode.localhost\n", None),
+        ("evil.com", None),
+        ("ada--vscode.localhos", None),
+        ("a--vscode.localhost", None),
+    ],
+)
+def test_workspace_host_names(host, parsed):
+    assert edge.host_parse(host) == parsed
+
+
+@pytest.mark.parametrize(
+    ("value", "clean"),
+    [
+        ("/lab?x=1&y=2", "/lab?x=1&y=2"),
+        ("//evil.com/", "/"),
+        ("https://evil.com/", "/"),
+        ("/\\evil.com", "/"),
+        ("/a\nb", "/"),
+        ("", "/"),
+        ("/" + "a" * 3000, "/"),
+    ],
+)
+def test_next_paths_stay_on_the_workspace_host(value, clean):
+    assert edge.next_path_clean(value) == clean
+
+
+def test_verify_is_one_query(db, django_assert_num_queries, settings):
+    person = _person()
+    nginx.add_user_route(
+        username=person.username, vscode=Upstream("127.0.0.1", 1), jupyter=Upstream("127.0.0.1", 2)
+    )
+    session, _ = session_create(user=person)
+    host = edge.workspace_host(person.username, "vscode")
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tokens import token_new
+    from containers.models import EdgeSession
+
+    token, digest = token_new()
+    expires = timezone.now() + timedelta(hours=1)
+    EdgeSession.objects.create(
+        token_hash=digest, host=host, user=person, session=session, workspace=person.workspaces.get(),
+        expires_at=expires,
+    )  # fmt: skip
+    cookie = edge.cookie_value(token, int(expires.timestamp()), host)
+    with django_assert_num_queries(1):
+        answer = edge.edge_verify(cookie=cookie, host=host)
+    assert answer.upstream == "127.0.0.1:1"
+
+
+def test_render_command_writes_a_config_nginx_accepts(tmp_path, settings):
+    settings.PLATFORM_URL = "https://mgmt.example.com"
+    settings.WORKSPACE_DOMAIN = "ws.example.com"
+    settings.EDGE_COOKIE_NAME = "__Host-mgmt_edge"
+    call_command("render_nginx_config", "--standalone", str(tmp_path / "edge"), "--listen", "127.0.0.1:18080")
+    conf = tmp_path / "edge" / "nginx.conf"
+    binary = require_binary("nginx", "nginx")
+    result = subprocess.run(
+        [binary, "-p", str(conf.parent), "-c", str(conf), "-t"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    block = (tmp_path / "edge" / "platform.conf").read_text()
+    assert (tmp_path / "edge" / "platform.conf").stat().st_mode & 0o077 == 0  # it holds the link secret
+    assert r"--(?P<ws_app>vscode|jupyter)\.ws\.example\.com$" in block
+    assert "return 302 https://mgmt.example.com/edge/authorize?" in block
+    assert "__Host\\-mgmt_edge=" in block and "; Secure" in block
+    assert "proxy_cache_valid 200 401 403 10s;" in block
+    assert 'proxy_set_header Authorization "";' in block
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--listen", "80; evil"],
+        ["--backend", "127.0.0.1:8000;"],
+        ["--server-name", "a{b}"],
+        ["--max-body-size", "1t"],
+        ["--listen", "80\n"],
+    ],
+)
+def test_render_command_refuses_unsafe_values(args):
+    with pytest.raises(CommandError, match="Invalid"):
+        call_command("render_nginx_config", *args)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WORKSPACE_DOMAIN", "ws.example.com; evil"),
+        ("PLATFORM_URL", "http://x.com{y}"),
+        ("NGINX_RESOLVER", "1.1.1.1;"),
+    ],
+)
+def test_render_refuses_unsafe_settings(settings, name, value):
+    setattr(settings, name, value)
+    with pytest.raises(ValidationFailed):
+        nginx.render_platform_config(listen="80", backend="127.0.0.1:8000")
