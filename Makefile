@@ -13,9 +13,10 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.run-installed: requirements.txt | $(BIN)/python
+# make run starts a local agent too, so it installs the agent's requirements as well.
+$(VENV)/.run-installed: requirements.txt agent/requirements.txt | $(BIN)/python
 	scripts/system-packages.sh build
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements.txt -r agent/requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt agent/requirements.txt | $(BIN)/python
@@ -24,7 +25,8 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt agent/requirements
 	touch $@ $(VENV)/.run-installed
 
 ## make run: the platform on its embedded default (SQLite, eager Celery) at http://127.0.0.1:8000;
-## where Docker and nginx exist also a local agent, the workspace image and nginx on 127.0.0.1:8080
+## where Docker and nginx exist also a local agent, the workspace image and nginx on
+## http://localhost:8080 (each workspace app on http://<user>--<app>.localhost:8080)
 run: $(VENV)/.run-installed
 	scripts/run-stack.sh
 

@@ -36,7 +36,7 @@ MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "maintenance.view_reconcilerun",
         "maintenance.view_cleanuppolicy",
         "maintenance.change_cleanuppolicy",
-        "maintenance.view_routeactivity",
+        "containers.view_routeactivity",
     ),
     "delete_server": (),
     "view_images": ("builds.view_guestupload", "registry.view_registry", "registry.view_allowedimage"),

@@ -18,7 +18,7 @@ from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.models import Server
 
 from . import services
-from .models import PendingUser, Workspace
+from .models import PendingUser, RouteActivity, Workspace
 
 
 class ApproveForm(forms.Form):
@@ -130,3 +130,16 @@ class WorkspaceAdmin(_ManageUsersAdmin):
     @admin.action(description="Restart")
     def restart(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
         self._each(request, queryset, "restart")
+
+
+@admin.register(RouteActivity)
+class RouteActivityAdmin(admin.ModelAdmin):
+    list_display = ("user", "last_request_at")
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "last_request_at")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

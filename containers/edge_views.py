@@ -18,10 +18,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import selectors as account_selectors
-from maintenance.activity import route_activity_touch
 from mgmt.exceptions import ApplicationError, NotAuthenticated
 
 from . import edge
+from .activity import route_activity_touch
 
 
 def _host(request: HttpRequest) -> str:

@@ -163,6 +163,21 @@ class EdgeSession(models.Model):
         return f"{self.host} ({self.user_id})"
 
 
+class RouteActivity(models.Model):
+    """When a request last went through a person's workspace (written by the edge's verify)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="route_activity"
+    )
+    last_request_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "route activity"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.last_request_at:%Y-%m-%d %H:%M:%S}"
+
+
 class PendingUser(User):
     """Sign-ups waiting for approval, as their own list in the admin (approve action there)."""
 

@@ -29,6 +29,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
     busy = workspace is not None and workspace.status in (
         WorkspaceStatus.PENDING,
         WorkspaceStatus.PROVISIONING,
+        WorkspaceStatus.STARTING,
     )
     context = {
         "person": user,
@@ -36,7 +37,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         "busy": busy,
         "links": selectors.workspace_links(workspace=workspace) if workspace else None,
         "operable": workspace is not None
-        and workspace.status in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED),
+        and workspace.status in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STARTING, WorkspaceStatus.STOPPED),
     }
     return render(request, "pages/workspace.html", context)
 

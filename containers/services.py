@@ -222,7 +222,8 @@ def _container_create(workspace: Workspace, client: AgentClient, attempts: int =
         except AgentError as exc:
             if exc.agent_status != 409 or "in use" not in exc.message or attempt + 1 == attempts:
                 raise
-            avoid |= {workspace.vscode_port, workspace.jupyter_port}
+            in_use = (exc.details or {}).get("ports_in_use") if isinstance(exc.details, dict) else None
+            avoid |= set(in_use or (workspace.vscode_port, workspace.jupyter_port))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

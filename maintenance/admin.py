@@ -3,7 +3,7 @@ from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
 from . import tasks
-from .models import CleanupPolicy, ReconcileRun, RouteActivity
+from .models import CleanupPolicy, ReconcileRun
 
 
 @admin.register(ReconcileRun)
@@ -85,17 +85,4 @@ class CleanupPolicyAdmin(admin.ModelAdmin):
         return not CleanupPolicy.objects.exists()
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(RouteActivity)
-class RouteActivityAdmin(admin.ModelAdmin):
-    list_display = ("user", "last_request_at")
-    search_fields = ("user__username",)
-    readonly_fields = ("user", "last_request_at")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
         return False

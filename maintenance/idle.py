@@ -10,11 +10,10 @@ from django.utils import timezone
 
 from audit.services import audit_log_record
 from containers import services as workspace_services
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import RouteActivity, Workspace, WorkspaceStatus
 from mgmt.exceptions import ApplicationError
 from servers.agent_client import AgentClient
 
-from .models import RouteActivity
 from .services import CleanupReport
 
 

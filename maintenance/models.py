@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 
 
@@ -73,18 +72,3 @@ class ReconcileRun(models.Model):
         for finding in self.findings:
             totals[finding["kind"]] = totals.get(finding["kind"], 0) + 1
         return totals
-
-
-class RouteActivity(models.Model):
-    """When a request last went through a person's workspace routes (written by /api/auth/verify)."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="route_activity"
-    )
-    last_request_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        verbose_name_plural = "route activity"
-
-    def __str__(self) -> str:
-        return f"{self.user_id} at {self.last_request_at:%Y-%m-%d %H:%M:%S}"

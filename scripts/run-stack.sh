@@ -2,8 +2,9 @@
 # `make run`: the platform on one machine. Always: migrations, an admin, the Django server on
 # 127.0.0.1:8000 (SQLite + eager Celery unless DATABASE_URL/REDIS_URL say otherwise).
 # Where Docker and nginx exist, also: the workspace image, a local agent registered as the
-# server "local", and nginx on 127.0.0.1:$EDGE_PORT in front of it all, so that
-# http://127.0.0.1:$EDGE_PORT/<username>/vscode/ works. What is missing is named, with how to get it.
+# server "local", and nginx on 127.0.0.1:$EDGE_PORT in front of it all: the platform on
+# http://localhost:$EDGE_PORT and each workspace app on http://<username>--<app>.localhost:$EDGE_PORT
+# (browsers resolve *.localhost by themselves). What is missing is named, with how to get it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -14,8 +15,16 @@ AGENT_PORT_LOCAL=${AGENT_PORT_LOCAL:-5005}
 export AGENT_SECRET=${AGENT_SECRET:-dev-only-agent-secret-0123456789}
 export WORKDIR_DEPLOY=${WORKDIR_DEPLOY:-$VAR/workspaces}
 export WORKDIR_TEMPLATE=${WORKDIR_TEMPLATE:-$VAR/template}
-export NGINX_ROUTES_DIR=${NGINX_ROUTES_DIR:-$VAR/nginx/routes}
-mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$NGINX_ROUTES_DIR" "$VAR/log"
+export PLATFORM_URL=${PLATFORM_URL:-http://localhost:$EDGE_PORT}
+export WORKSPACE_DOMAIN=${WORKSPACE_DOMAIN:-localhost}
+mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log"
+# Read by mgmt/settings.py, so manage.py in another shell (approve_user …) uses the same values.
+{
+  for name in PLATFORM_URL WORKSPACE_DOMAIN WORKDIR_DEPLOY WORKDIR_TEMPLATE WORKSPACE_DEFAULT_IMAGE \
+              DATABASE_URL REDIS_URL; do
+    [ -n "${!name:-}" ] && printf '%s=%s\n' "$name" "${!name}"
+  done
+} >"$VAR/stack.env"
 [ -e "$WORKDIR_TEMPLATE/README.txt" ] || echo "Your workspace folder (copied from $WORKDIR_TEMPLATE)." > "$WORKDIR_TEMPLATE/README.txt"
 
 pids=()
@@ -46,24 +55,18 @@ fi
 # --- nginx in front -------------------------------------------------------------------------
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
 if [ -z "$NGINX" ]; then
-  rm -f "$VAR/stack.env"
-  missing+=("nginx: apt-get install nginx — without it /<username>/vscode/ is not routed")
+  missing+=("nginx: apt-get install nginx — without it no workspace is reachable")
 else
   $BIN/python manage.py render_nginx_config --standalone "$VAR/nginx" \
     --listen "127.0.0.1:$EDGE_PORT" --backend "127.0.0.1:$APP_PORT" >/dev/null || exit 1
   conf=$VAR/nginx/nginx.conf
-  export NGINX_TEST_COMMAND="$NGINX -p $VAR/nginx -c $conf -t -q"
-  export NGINX_RELOAD_COMMAND="$NGINX -p $VAR/nginx -c $conf -s reload"
-  # Read by mgmt/settings.py, so manage.py in another shell drives this nginx too.
-  printf 'NGINX_TEST_COMMAND=%s\nNGINX_RELOAD_COMMAND=%s\n' "$NGINX_TEST_COMMAND" "$NGINX_RELOAD_COMMAND" \
-    >"$VAR/stack.env"
   "$NGINX" -p "$VAR/nginx" -c "$conf" -g "daemon off;" >"$VAR/log/nginx.log" 2>&1 &
   pids+=($!)
 fi
 
 echo
 echo "== The platform:  http://127.0.0.1:$APP_PORT/   (admin: /admin/)"
-[ -n "$NGINX" ] && echo "== Through nginx: http://127.0.0.1:$EDGE_PORT/   (use this one: workspaces live here)"
+[ -n "$NGINX" ] && echo "== Through nginx: $PLATFORM_URL/   (use this one: workspaces live on *.localhost:$EDGE_PORT)"
 for what in "${missing[@]}"; do echo "!! missing: $what"; done
 echo
 # In the background and waited for, so that Ctrl-C or a TERM stops everything started here.

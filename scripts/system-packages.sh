@@ -7,7 +7,8 @@ set -euo pipefail
 build=(pkg-config libmariadb-dev gcc)
 test=("${build[@]}" docker.io nginx docker-registry openssh-server busybox-static apache2-utils
       mariadb-client redis-tools iproute2 procps
-      chromium fonts-dejavu-core)  # browser tests: Playwright drives /usr/bin/chromium
+      chromium fonts-dejavu-core  # browser tests: Playwright drives /usr/bin/chromium
+      wrk)  # bench/: the load generator
 
 case "${1:-build}" in
   build) wanted=("${build[@]}") ;;

@@ -181,6 +181,7 @@ class AgentClient:
                 f"Agent on {self.target.name}: {message}",
                 status=response.status_code,
                 host=self.target.name,
+                details=_data_of(response),
             )
         return response
 
@@ -363,6 +364,15 @@ class AgentClient:
 def _segment(value: str) -> str:
     """One URL path segment: ids and names never add path parts."""
     return quote(str(value), safe="")
+
+
+def _data_of(response: requests.Response) -> Any:
+    """The envelope's `data` of an error answer (e.g. the ports a 409 found in use), or None."""
+    try:
+        document = response.json()
+    except ValueError:
+        return None
+    return document.get("data") if isinstance(document, dict) else None
 
 
 def _message_of(response: requests.Response) -> str:

@@ -18,6 +18,7 @@ import requests
 from django.conf import settings as django_settings
 
 from containers.nginx import write_standalone_config
+from tests.edge_client import via
 from tests.net import free_port, wait_until
 from tests.services import require_binary
 
@@ -43,10 +44,7 @@ class NginxProcess:
 
     def get(self, host: str, path: str = "/", **kwargs: Any) -> requests.Response:
         """GET `path` on `host` (a workspace host or "localhost:<port>") through this nginx."""
-        headers = {"Host": host, **kwargs.pop("headers", {})}
-        kwargs.setdefault("timeout", 10)
-        kwargs.setdefault("allow_redirects", False)
-        return requests.get(f"{self.base_url}{path}", headers=headers, **kwargs)
+        return via(self.base_url, host, path, **kwargs)
 
     @classmethod
     def start(cls, prefix: Path, *, backend: str, settings: Any = None) -> NginxProcess:

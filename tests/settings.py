@@ -10,6 +10,7 @@ os.environ.setdefault("DATABASE_URL", "mysql://mgmt:mgmt@127.0.0.1:3306/mgmt")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("WORKSPACE_READY_TIMEOUT", "30")  # a broken test image fails fast
 os.environ["STACK_ENV_FILE"] = ""  # a running `make run` stack never leaks into the tests
 os.environ.setdefault("REGISTER_RATE_LIMIT", "")  # tests sign up many accounts; the limit has its own test
 

@@ -26,7 +26,7 @@ def test_login_returns_token_user_redirect_and_sets_a_safe_cookie(api_client, al
     assert response.status_code == 200, response.json()
     data = response.json()["data"]
     assert data["user"]["username"] == "alice"
-    assert data["redirect_url"] == "/alice/vscode/"
+    assert data["redirect_url"] == "/workspace"  # until a workspace exists
     token = data["token"]
     assert len(token) >= 40
     cookie = response.cookies[settings.SESSION_COOKIE_NAME_WORKSPACE]

@@ -13,14 +13,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 
-from containers import edge
 from servers.models import Server, ServerStatus
 from tests.agent_process import AgentProcess
+from tests.edge_client import edge_handshake
 from tests.net import wait_until
 from tests.nginx_process import NginxProcess
 
@@ -49,23 +48,7 @@ class Stack:
 
     def edge_login(self, token: str, username: str, app: str = "vscode", path: str = "/") -> str:
         """The browser's redirect handshake, step by step; the workspace host's cookie."""
-        first = self.nginx.get(self.nginx.host(username, app), path, headers={"Accept": "text/html"})
-        assert first.status_code == 302, first.status_code
-        state = first.cookies[edge.STATE_COOKIE]
-        authorize = urlsplit(first.headers["Location"])
-        second = self.nginx.get(
-            authorize.netloc,
-            f"{authorize.path}?{authorize.query}",
-            cookies={settings.SESSION_COOKIE_NAME_WORKSPACE: token},
-        )
-        assert second.status_code == 302, (second.status_code, second.text[:300])
-        callback = urlsplit(second.headers["Location"])
-        third = self.nginx.get(
-            callback.netloc, f"{callback.path}?{callback.query}", cookies={edge.STATE_COOKIE: state}
-        )
-        assert third.status_code == 302, (third.status_code, third.text[:300])
-        assert third.headers["Location"] == path
-        return third.cookies[settings.EDGE_COOKIE_NAME]
+        return edge_handshake(self.nginx.base_url, self.nginx.host(username, app), token, path)
 
     def ws_becomes(self, username: str, app: str, edge: str, expected: int, timeout: float = 20) -> bool:
         """The app inside starts a moment after the container; wait for three answers in a row."""

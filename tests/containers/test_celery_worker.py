@@ -1,4 +1,4 @@
-"""The saga on a real Celery worker (Redis broker, queues default/provisioning/edge), driven
+"""The saga on a real Celery worker (Redis broker, queues default/provisioning), driven
 through the HTTP API as a newcomer would: register → approve → open → delete."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.db import connection
 from accounts.models import User
 from audit.models import AuditLog
 from containers.models import Workspace
+from containers.nginx import check_user_exists
 from mgmt.celery import app as celery_app
 from tests.factories import TEST_PASSWORD, UserFactory
 
@@ -36,14 +37,12 @@ def worker(stack, settings, tmp_path):
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "WORKDIR_DEPLOY": settings.WORKDIR_DEPLOY,
         "WORKDIR_TEMPLATE": settings.WORKDIR_TEMPLATE,
-        "NGINX_ROUTES_DIR": settings.NGINX_ROUTES_DIR,
-        "NGINX_TEST_COMMAND": settings.NGINX_TEST_COMMAND,
-        "NGINX_RELOAD_COMMAND": settings.NGINX_RELOAD_COMMAND,
+        "PLATFORM_URL": settings.PLATFORM_URL,
     }
     log = tmp_path / "worker.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning,edge",
+            [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
              "-c", "4", "-P", "threads", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
@@ -98,17 +97,17 @@ def test_register_approve_open_delete_through_the_api_and_a_real_worker(stack, w
     assert done and workspace.status == "active", (workspace.status_reason, worker.read_text()[-3000:])
 
     login = requests.post(f"{api}/auth/login", json={"email": email, "password": TEST_PASSWORD}, timeout=10)
-    assert login.json()["data"]["redirect_url"] == f"/{username}/vscode/"
+    assert login.json()["data"]["redirect_url"] == f"http://{stack.nginx.host(username, 'vscode')}/"
     token = login.cookies["mgmt_token"]
-    assert stack.status_becomes(f"/{username}/vscode/", token, 200)
-    assert stack.status_becomes(f"/{username}/jupyter/", token, 200)
+    for app in ("vscode", "jupyter"):
+        assert stack.ws_becomes(username, app, stack.edge_login(token, username, app), 200)
     mine = requests.get(f"{api}/workspaces/{workspace.pk}", cookies={"mgmt_token": token}, timeout=10).json()
     assert mine["data"]["live"]["state"] == "running"
 
     answer = requests.delete(f"{api}/users/{user.pk}?delete_workspace=true", headers=auth, timeout=10)
     assert answer.status_code == 202, answer.text
     assert wait_for(lambda: not User.objects.filter(pk=user.pk).exists()), worker.read_text()[-3000:]
-    assert not (stack.routes / f"{username}.conf").exists()
+    assert not check_user_exists(username=username)
     assert not (stack.deploy / username).exists()
     assert stack.containers() == []
     assert AuditLog.objects.filter(action_type="user.delete", username=admin.username).count() == 1

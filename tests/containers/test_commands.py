@@ -20,7 +20,7 @@ def test_approve_user_waits_with_progress_then_delete_user(stack):
     call_command(
         "approve_user", user.email, "--memory", "512m", "--server", stack.server.name, "--wait", stdout=out
     )
-    assert f"Active: /{user.username}/vscode/" in out.getvalue()
+    assert f"Active: http://{user.username}--vscode.localhost:" in out.getvalue()
     assert Workspace.objects.get(owner=user).status == WorkspaceStatus.ACTIVE
 
     out = StringIO()

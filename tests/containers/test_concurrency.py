@@ -12,6 +12,7 @@ from django.db import connections
 from accounts.services import session_create
 from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
+from containers.nginx import list_routed_usernames
 from containers.services import workspace_approve
 from tests.containers.stack import unique_username
 from tests.factories import UserFactory
@@ -48,7 +49,7 @@ def test_same_approval_ten_times_makes_one_of_everything(stack):
     workspace = Workspace.objects.get(owner=user)
     assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
     assert stack.containers() == [f"{stack.agent.label_prefix}-{user.username}"]
-    assert sorted(p.name for p in stack.routes.glob("*.conf")) == [f"{user.username}.conf"]
+    assert list_routed_usernames() == [user.username]
     for action in ("user.approve", "workspace.approve", "workspace.provision"):
         assert AuditLog.objects.filter(action_type=action).count() == 1, action
 
@@ -65,9 +66,9 @@ def test_twenty_people_at_once_get_twenty_working_routes(stack):
     ports = [w.vscode_port for w in workspaces] + [w.jupyter_port for w in workspaces]
     assert len(set(ports)) == 40  # no port reused
     assert len(stack.containers()) == 20
-    assert len(list(stack.routes.glob("*.conf"))) == 20
+    assert len(list_routed_usernames()) == 20
     for user in users:
-        token = session_create(user=user)[1]
-        assert stack.status_becomes(f"/{user.username}/vscode/", token, 200), user.username
-        answer = stack.get(f"/{user.username}/vscode/", token)
+        cookie = stack.edge_login(session_create(user=user)[1], user.username)
+        assert stack.ws_becomes(user.username, "vscode", cookie, 200), user.username
+        answer = stack.ws(user.username, "vscode", "/", cookie)
         assert user.username in answer.text  # each route reaches its own container

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 from django.test import Client
 
 from accounts.models import User, UserStatus
@@ -13,7 +12,6 @@ from containers.models import WorkspaceStatus
 from containers.services import workspace_approve
 from tests.containers.stack import unique_username
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.net import wait_until
 
 
 def _csrf(html: str) -> str:
@@ -52,45 +50,33 @@ def test_login_sets_the_cookie_my_workspace_page_and_logout():
 
 @pytest.mark.docker
 @pytest.mark.nginx
-def test_browser_goes_to_login_and_comes_back_then_uses_the_buttons(stack):
+def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack, browser_page):
     admin = UserFactory(username=unique_username("ad"), admin=True)
     user = UserFactory(username=unique_username("b"), pending=True)
     workspace, _ = workspace_approve(actor=admin, user=user)
     workspace.refresh_from_db()
     assert workspace.status == WorkspaceStatus.ACTIVE, workspace.status_reason
 
-    browser = requests.Session()
-    browser.headers["Accept"] = "text/html"
-    target = f"/{user.username}/vscode/"
-    # nginx reloads asynchronously: wait until the new route answers (302 for a browser).
-    assert wait_until(
-        lambda: (
-            browser.get(stack.nginx.base_url + target, allow_redirects=False, timeout=10).status_code == 302
-        ),
-        timeout=20,
-    )
-    first = browser.get(stack.nginx.base_url + target, allow_redirects=False, timeout=10)
-    assert first.status_code == 302 and first.headers["Location"].endswith(f"/login?next={target}")
-    login = browser.get(stack.nginx.base_url + f"/login?next={target}", timeout=10)
-    assert login.status_code == 200
-    back = browser.post(
-        stack.nginx.base_url + "/login",
-        data={
-            "email": user.email,
-            "password": TEST_PASSWORD,
-            "next": target,
-            "csrfmiddlewaretoken": _csrf(login.text),
-        },
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert back.status_code == 302 and back.headers["Location"] == target
-    assert stack.status_becomes(target, browser.cookies["mgmt_token"], 200)
-    assert "vscode stand-in" in browser.get(stack.nginx.base_url + target, timeout=10).text
+    page = browser_page
+    page.goto(f"{stack.nginx.platform_url}/workspace")
+    assert page.url == f"{stack.nginx.platform_url}/login?next=/workspace"
+    page.fill("#email", user.email)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.nginx.platform_url}/workspace")
+    assert page.inner_text("#status") == "Active"
+    vscode = f"http://{stack.nginx.host(user.username, 'vscode')}/"
+    assert page.get_attribute("#open-vscode", "href") == vscode
+    page.click("#open-vscode")
+    page.wait_for_url(vscode)
+    assert "vscode stand-in" in page.content()
 
-    page = browser.get(stack.nginx.base_url + "/workspace", timeout=10)
-    assert "Active" in page.text and f'href="{target}"' in page.text
-    stopped = browser.post(
-        stack.nginx.base_url + "/workspace/stop", data={"csrfmiddlewaretoken": _csrf(page.text)}, timeout=30
-    )
-    assert "Workspace stop done." in stopped.text and "Stopped" in stopped.text
+    page.goto(f"{stack.nginx.platform_url}/workspace")
+    page.click("text=Stop")
+    page.wait_for_selector("text=Workspace stop done.")
+    assert page.inner_text("#status") == "Stopped"
+    page.click("text=Start")
+    # Starting until both apps answer; the page refreshes itself until it says Active.
+    page.wait_for_function("document.querySelector('#status').innerText === 'Active'", timeout=30000)
+    page.goto(vscode)
+    assert "vscode stand-in" in page.content()

@@ -148,17 +148,27 @@ def test_abandoned_uploads_and_their_partial_files(
     assert AuditLog.objects.filter(action_type="upload.purge_file", details__file=stray.name).exists()
 
 
-def test_route_activity_is_recorded_by_verify_at_most_once_a_minute(alice, api_as):
-    from maintenance.models import RouteActivity
+def test_route_activity_is_recorded_by_verify_at_most_once_a_minute(alice, bob, client):
+    from containers import nginx
+    from containers.models import RouteActivity, Workspace, WorkspaceStatus
+    from tests.edge_client import edge_cookie_made
 
-    client = api_as(alice)
-    first = client.get("/api/auth/verify", HTTP_X_ORIGINAL_URI="/alice/vscode/")
-    assert first.status_code == 200
+    upstream = nginx.Upstream("127.0.0.1", 9)
+    mine = Workspace.objects.create(owner=alice, image="x", status=WorkspaceStatus.ACTIVE)
+    theirs = Workspace.objects.create(owner=bob, image="x", status=WorkspaceStatus.ACTIVE)
+    for person in (alice, bob):
+        nginx.add_user_route(username=person.username, vscode=upstream, jupyter=upstream)
+
+    def verify(workspace, app: str = "vscode", user=alice):
+        host, cookie = edge_cookie_made(user=user, workspace=workspace, app=app)
+        return client.get("/edge/verify", HTTP_HOST=host, HTTP_X_EDGE_TOKEN=cookie)
+
+    assert verify(mine).status_code == 200
     seen = RouteActivity.objects.get(user=alice).last_request_at
     RouteActivity.objects.filter(user=alice).update(last_request_at=seen - timedelta(hours=1))
-    client.get("/api/auth/verify", HTTP_X_ORIGINAL_URI="/alice/jupyter/")
+    verify(mine, "jupyter")
     # Within the minute: no second write.
     assert RouteActivity.objects.get(user=alice).last_request_at == seen - timedelta(hours=1)
     # A refused request is no activity.
-    assert api_as(alice).get("/api/auth/verify", HTTP_X_ORIGINAL_URI="/bob/vscode/").status_code == 403
-    assert not RouteActivity.objects.filter(user__username="bob").exists()
+    assert verify(theirs, user=alice).status_code == 403
+    assert not RouteActivity.objects.filter(user=bob).exists()

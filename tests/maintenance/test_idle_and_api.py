@@ -13,9 +13,9 @@ from django.utils import timezone
 from accounts.services import session_create
 from audit.models import AuditLog
 from containers import services as ws_services
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import RouteActivity, Workspace, WorkspaceStatus
 from maintenance.idle import workspaces_stop_idle
-from maintenance.models import ReconcileRun, RouteActivity, RunStatus
+from maintenance.models import ReconcileRun, RunStatus
 from maintenance.reconcile import reconcile
 from servers.models import Server
 from tests.containers.stack import unique_username
@@ -43,9 +43,10 @@ def test_idle_workspaces_are_stopped_and_the_owner_sees_why(stack, settings, api
     idle, used, quiet = _active(stack), _active(stack), _active(stack)
     for workspace in (idle, used, quiet):
         _idle_since(workspace, 45)
-    # A request through `used`'s routes (nginx → verify) five minutes ago.
+    # A request through `used`'s workspace (nginx → verify).
     token = session_create(user=used.owner)[1]
-    assert stack.status_becomes(f"/{used.owner.username}/vscode/", token, 200)
+    cookie = stack.edge_login(token, used.owner.username)
+    assert stack.ws_becomes(used.owner.username, "vscode", cookie, 200)
     assert RouteActivity.objects.filter(user=used.owner).exists()
     RouteActivity.objects.filter(user=quiet.owner).delete()
 
@@ -90,7 +91,6 @@ def test_idle_stop_is_off_by_default(settings):
 
 @pytest.mark.django_db
 def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_callbacks, settings, tmp_path):
-    settings.NGINX_ROUTES_DIR = str(tmp_path / "routes")
     settings.WORKDIR_DEPLOY = str(tmp_path / "deploy")
     (tmp_path / "deploy" / "left-behind").mkdir(parents=True)
     Server.objects.create(name="api-dead", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
@@ -127,7 +127,7 @@ def test_one_repairing_run_at_a_time(settings, tmp_path):
     from maintenance.reconcile import _LOCK_KEY
     from mgmt.exceptions import Conflict
 
-    settings.NGINX_ROUTES_DIR, settings.WORKDIR_DEPLOY = str(tmp_path / "r"), str(tmp_path / "d")
+    settings.WORKDIR_DEPLOY = str(tmp_path / "d")
     assert cache.add(_LOCK_KEY, 1, 60)  # a run is repairing
     try:
         with pytest.raises(Conflict):

@@ -19,7 +19,7 @@ from accounts.services import session_create
 from audit.models import AuditLog
 from containers import nginx
 from containers import services as ws_services
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import Route, Workspace, WorkspaceStatus
 from maintenance.models import RunStatus
 from maintenance.reconcile import reconcile
 from servers.agent_client import AgentClient
@@ -53,7 +53,7 @@ def _docker_names(stack) -> list[str]:
 
 
 def _kill_at(monkeypatch, step: str) -> None:
-    if step == "routes":  # the route file is written, the worker dies before marking active
+    if step == "routes":  # the route is written, the worker dies before marking active
 
         def die(**kwargs):
             raise WorkerKilled
@@ -83,29 +83,36 @@ def test_worker_killed_at_each_provisioning_step(stack, monkeypatch, step):
         ws_services.workspace_approve(actor=admin, user=user)
     monkeypatch.undo()
     workspace = Workspace.objects.get(owner=user)
-    assert workspace.status == WorkspaceStatus.PROVISIONING  # stuck: nobody will move it on
+    # Stuck: nobody will move it on (past the routes step it is starting, waiting for its apps).
+    assert workspace.status == (
+        WorkspaceStatus.STARTING if step == "routes" else WorkspaceStatus.PROVISIONING
+    )
     assert (stack.deploy / name).is_dir()
     assert bool(_docker_names(stack)) == (step != "folder")
-    assert (stack.routes / f"{name}.conf").exists() == (step == "routes")
+    assert nginx.check_user_exists(username=name) == (step == "routes")
 
     dry = reconcile(dry_run=True, stuck_after=NOW)
     assert _kinds(dry) == [("stuck_operation", name)]
-    assert Workspace.objects.get(pk=workspace.pk).status == WorkspaceStatus.PROVISIONING
+    assert Workspace.objects.get(pk=workspace.pk).status == workspace.status
 
     run = reconcile(stuck_after=NOW)
     assert [f["outcome"] for f in run.findings] == ["done"], run.findings
     workspace.refresh_from_db()
-    assert workspace.status not in (WorkspaceStatus.PENDING, WorkspaceStatus.PROVISIONING)
+    assert workspace.status not in (
+        WorkspaceStatus.PENDING,
+        WorkspaceStatus.PROVISIONING,
+        WorkspaceStatus.STARTING,
+    )
     assert AuditLog.objects.filter(
         action_type="reconcile.stuck_operation", target_id=str(workspace.pk)
     ).exists()
     if step == "routes":  # everything was there: the reconciler finished it
         assert workspace.status == WorkspaceStatus.ACTIVE
-        assert len(_docker_names(stack)) == 1 and (stack.routes / f"{name}.conf").exists()
+        assert len(_docker_names(stack)) == 1 and nginx.check_user_exists(username=name)
     else:  # rolled back: no container, no route, no folder
         assert workspace.status == WorkspaceStatus.FAILED and "reconciler" in workspace.status_reason
         assert _docker_names(stack) == []
-        assert not (stack.routes / f"{name}.conf").exists() and not (stack.deploy / name).exists()
+        assert not nginx.check_user_exists(username=name) and not (stack.deploy / name).exists()
         # The person can be approved again, and it works.
         _, queued = ws_services.workspace_approve(actor=admin, user=user)
         assert queued
@@ -166,9 +173,14 @@ def test_hand_made_drift_is_reported_then_repaired(stack):
         check=True, capture_output=True,
     )  # fmt: skip
     try:
-        (stack.routes / f"{name}.conf").unlink()  # a route file deleted by hand
-        ghost_route = stack.routes / "ghost-user.conf"
-        ghost_route.write_text("# a route nobody owns\n")
+        Route.objects.filter(username=name).delete()  # a route deleted by hand
+        Route.objects.create(  # a route nobody owns
+            username="ghost-user",
+            vscode_host="127.0.0.1",
+            vscode_port=1,
+            jupyter_host="127.0.0.1",
+            jupyter_port=2,
+        )
         (stack.deploy / "gone-user").mkdir()  # a folder whose person is gone
 
         out = io.StringIO()
@@ -177,8 +189,8 @@ def test_hand_made_drift_is_reported_then_repaired(stack):
         for expected in ("orphan_container", intruder, "workspace_without_route", "route_without_workspace",
                          "folder_without_user", "dry run, nothing changed"):  # fmt: skip
             assert expected in table, table
-        assert intruder in _docker_names(stack) and ghost_route.exists()
-        assert not (stack.routes / f"{name}.conf").exists()
+        assert intruder in _docker_names(stack) and nginx.check_user_exists(username="ghost-user")
+        assert not nginx.check_user_exists(username=name)
 
         run = reconcile(stuck_after=NOW)
         assert _kinds(run) == sorted(
@@ -193,9 +205,10 @@ def test_hand_made_drift_is_reported_then_repaired(stack):
         assert outcomes["folder_without_user"] == "reported" and (stack.deploy / "gone-user").is_dir()
         assert {v for k, v in outcomes.items() if k != "folder_without_user"} == {"done"}
         assert _docker_names(stack) == [f"{prefix}-{name}"]
-        assert not ghost_route.exists()
-        assert (stack.routes / f"{name}.conf").exists()
-        assert stack.status_becomes(f"/{name}/vscode/", token, 200)  # the restored route works in nginx
+        assert not nginx.check_user_exists(username="ghost-user")
+        assert nginx.check_user_exists(username=name)
+        # The restored route works in nginx.
+        assert stack.ws_becomes(name, "vscode", stack.edge_login(token, name), 200)
         actions = set(AuditLog.objects.filter(source="reconciler").values_list("action_type", flat=True))
         assert {"reconcile.orphan_container", "reconcile.workspace_without_route"} <= actions
 
@@ -228,7 +241,8 @@ def test_stopped_missing_and_moved_containers(stack):
         stopped.status_reason,
         missing.status_reason,
     )
-    assert stack.status_becomes(f"/{stopped.owner.username}/vscode/", token, 200)
+    owner = stopped.owner.username
+    assert stack.ws_becomes(owner, "vscode", stack.edge_login(token, owner), 200)
     assert missing.container_id and (missing.vscode_port, missing.jupyter_port) != (None, None)
     assert old_ports != (None, None)
     assert AuditLog.objects.filter(
@@ -241,7 +255,7 @@ def test_stopped_missing_and_moved_containers(stack):
     assert _kinds(run) == [("port_mismatch", stopped.owner.username)], run.findings
     stopped.refresh_from_db()
     assert stopped.vscode_port not in (1, None)
-    assert f":{stopped.vscode_port}" in (stack.routes / f"{stopped.owner.username}.conf").read_text()
+    assert Route.objects.get(username=stopped.owner.username).vscode_port == stopped.vscode_port
     assert reconcile(stuck_after=NOW).status == RunStatus.CLEAN
 
 
@@ -268,7 +282,7 @@ def test_unreachable_server_is_skipped_and_nothing_deleted(stack, workspace_dirs
         assert workspace.status == WorkspaceStatus.ACTIVE
         assert stuck.status == WorkspaceStatus.PROVISIONING
         assert _docker_names(stack) == [f"{stack.agent.label_prefix}-{name}"]
-        assert (stack.routes / f"{name}.conf").exists() and (stack.deploy / name).is_dir()
+        assert nginx.check_user_exists(username=name) and (stack.deploy / name).is_dir()
         from maintenance.models import ReconcileRun
 
         run = ReconcileRun.objects.first()

@@ -16,12 +16,6 @@ ROWS = [
     ),
     Row("accounts:logout", "POST", expect(anonymous=401, alice=200, bob=200, qvp=200, admin=200)),
     Row("accounts:me", "GET", expect(anonymous=401, alice=200, bob=200, qvp=200, admin=200)),
-    Row(
-        "accounts:verify",
-        "GET",
-        expect(anonymous=401, alice=200, bob=403, qvp=403, admin=200),
-        headers=lambda ctx: {"HTTP_X_ORIGINAL_URI": f"/{ctx.alice.username}/vscode/"},
-    ),
     Row("accounts:admin-user-list", "GET", admin_only()),
     Row("accounts:user-detail", "GET", owner_or_admin(), kwargs=lambda ctx: {"pk": ctx.alice.pk}),
     Row(

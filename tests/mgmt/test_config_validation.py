@@ -9,14 +9,15 @@ from mgmt.config_validation import ConfigValidationError, validate_config
 
 @pytest.fixture
 def good(tmp_path, settings):
-    for name in ("deploy", "template", "routes"):
+    for name in ("deploy", "template"):
         (tmp_path / name).mkdir()
     return {
         "MGMT_SERVER_IP": "10.0.0.5",
         "AGENT_PORT": "5005",
         "WORKDIR_DEPLOY": str(tmp_path / "deploy"),
         "WORKDIR_TEMPLATE": str(tmp_path / "template"),
-        "NGINX_ROUTES_DIR": str(tmp_path / "routes"),
+        "PLATFORM_URL": "https://mgmt.example.com",
+        "WORKSPACE_DOMAIN": "ws.example.com",
         "DATABASES": settings.DATABASES,
     }
 
@@ -27,7 +28,15 @@ def test_a_good_configuration_has_no_problems(good):
 
 
 @pytest.mark.parametrize(
-    "name", ["MGMT_SERVER_IP", "AGENT_PORT", "WORKDIR_DEPLOY", "WORKDIR_TEMPLATE", "NGINX_ROUTES_DIR"]
+    "name",
+    [
+        "MGMT_SERVER_IP",
+        "AGENT_PORT",
+        "WORKDIR_DEPLOY",
+        "WORKDIR_TEMPLATE",
+        "PLATFORM_URL",
+        "WORKSPACE_DOMAIN",
+    ],
 )
 def test_each_missing_variable_is_named(good, name):
     del good[name]
@@ -37,12 +46,29 @@ def test_each_missing_variable_is_named(good, name):
 def test_non_writable_directory_is_named(good, monkeypatch):
     # Root passes every access check, so the denial is injected at os.access for one path.
     real_access = os.access
-    target = good["NGINX_ROUTES_DIR"]
+    target = good["WORKDIR_DEPLOY"]
     monkeypatch.setattr(
         "mgmt.config_validation.os.access",
         lambda path, mode: False if path == target and mode & os.W_OK else real_access(path, mode),
     )
-    assert validate_config(values=good) == [f"NGINX_ROUTES_DIR: directory {target} is not writable"]
+    assert validate_config(values=good) == [f"WORKDIR_DEPLOY: directory {target} is not writable"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PLATFORM_URL", "mgmt.example.com"),
+        ("PLATFORM_URL", "ftp://mgmt.example.com"),
+        ("PLATFORM_URL", "https://mgmt.example.com/platform"),
+        ("WORKSPACE_DOMAIN", "ws.example.com;"),
+        ("WORKSPACE_DOMAIN", "WS.example.com\n"),
+        ("WORKSPACE_DOMAIN", "*.ws.example.com"),
+    ],
+)
+def test_bad_edge_addresses_are_named(good, name, value):
+    good[name] = value
+    problems = validate_config(values=good)
+    assert len(problems) == 1 and problems[0].startswith(f"{name}: ")
 
 
 def test_missing_directory_is_named(good):

@@ -58,6 +58,9 @@ def test_production_refuses_to_start_without_required_variables(tmp_path):
     env = {"DJANGO_ENV": "production", "SECRET_KEY": "x" * 50, "DATABASE_URL": "mysql://u:p@h/db"}
     result = settings_with(env, tmp_path)
     assert result.returncode != 0
+    assert "PLATFORM_URL" in result.stderr
+    result = settings_with({**env, "PLATFORM_URL": "https://mgmt.example.com"}, tmp_path)
+    assert result.returncode != 0
     assert "MGMT_SERVER_IP" in result.stderr
 
 
@@ -70,8 +73,8 @@ def test_the_suite_itself_runs_on_mariadb(db):
 
 def test_make_run_stack_file_is_read_in_development(tmp_path):
     stack = tmp_path / "stack.env"
-    stack.write_text("NGINX_RELOAD_COMMAND=/usr/sbin/nginx -p /srv/edge -c /srv/edge/nginx.conf -s reload\n")
-    probe = "from django.conf import settings; print(settings.NGINX_RELOAD_COMMAND)"
+    stack.write_text("PLATFORM_URL=http://localhost:8081\nWORKSPACE_DEFAULT_IMAGE=team/ide:2\n")
+    probe = "from django.conf import settings; print(settings.PLATFORM_URL, settings.WORKSPACE_DEFAULT_IMAGE)"
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "mgmt.settings"}
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -82,17 +85,14 @@ def test_make_run_stack_file_is_read_in_development(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert (
-        result.stdout.strip().splitlines()[-1]
-        == "/usr/sbin/nginx -p /srv/edge -c /srv/edge/nginx.conf -s reload"
-    )
+    assert result.stdout.strip().splitlines()[-1] == "http://localhost:8081 team/ide:2"
     # The environment still wins over the file.
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,
-        env={**env, "STACK_ENV_FILE": str(stack), "NGINX_RELOAD_COMMAND": "nginx -s reload"},
+        env={**env, "STACK_ENV_FILE": str(stack), "PLATFORM_URL": "http://localhost:9090"},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.stdout.strip().splitlines()[-1] == "nginx -s reload"
+    assert result.stdout.strip().splitlines()[-1] == "http://localhost:9090 team/ide:2"

@@ -121,7 +121,7 @@ def test_production_settings_refuse_to_start_without_keys(tmp_path):
         "AGENT_PORT": "5005",
         "WORKDIR_DEPLOY": str(tmp_path),
         "WORKDIR_TEMPLATE": str(tmp_path),
-        "NGINX_ROUTES_DIR": str(tmp_path),
+        "PLATFORM_URL": "https://mgmt.example.com",
     }
     result = settings_with(env, tmp_path)
     assert result.returncode != 0 and "FIELD_ENCRYPTION_KEYS" in result.stderr

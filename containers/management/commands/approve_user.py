@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from accounts.models import User
+from containers import selectors
 from containers.models import Workspace, WorkspaceStatus
 from containers.services import workspace_approve
 from mgmt.exceptions import ApplicationError
@@ -74,7 +75,8 @@ class Command(BaseCommand):
                 shown = state
                 self._progress(workspace)
             if workspace.status == WorkspaceStatus.ACTIVE:
-                self.stdout.write(self.style.SUCCESS(f"Active: /{workspace.owner.username}/vscode/"))
+                links = selectors.workspace_links(workspace=workspace)
+                self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))
                 return
             if workspace.status == WorkspaceStatus.FAILED:
                 raise CommandError(f"Provisioning failed: {workspace.status_reason}")
@@ -84,6 +86,9 @@ class Command(BaseCommand):
     def _progress(self, workspace: Workspace) -> None:
         if workspace.status == WorkspaceStatus.PENDING:
             self.stdout.write("  … waiting for a worker")
+            return
+        if workspace.status == WorkspaceStatus.STARTING:
+            self.stdout.write(f"  … starting: {workspace.status_reason}")
             return
         if workspace.status != WorkspaceStatus.PROVISIONING:
             return

@@ -1,7 +1,8 @@
 """Route activity: when a request last went through a person's workspace routes.
 
-Written by /api/auth/verify (nginx asks it for every proxied request), read by
-the idle-workspace stop. At most one write a minute per person.
+Written by the edge's verify (nginx asks it once per cookie and host per
+EDGE_AUTH_CACHE_SECONDS), read by the idle-workspace stop (maintenance). At most
+one write a minute per person.
 """
 
 from __future__ import annotations
