@@ -409,6 +409,22 @@ def user_delete_everything(*, actor: User, user: User, delete_folder: bool = Fal
 
 
 @transaction.atomic
+def user_delete_finished(
+    *, actor: User | None, user: User, details: dict[str, Any], server_id: int | None = None
+) -> None:
+    """The last step of a background teardown (the containers app's): audit, then delete."""
+    audit_log_record(
+        action="user.delete",
+        actor=actor,
+        target=user,
+        server_id=server_id,
+        source="worker",
+        details={"email": user.email, "username": user.username, **details},
+    )
+    user.delete()
+
+
+@transaction.atomic
 def user_delete(*, actor: User, user: User) -> None:
     """Delete the account (the workspace part is added by the containers app)."""
     if user.pk == actor.pk:

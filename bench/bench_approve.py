@@ -2,9 +2,10 @@
 
 For each N (default 1, 10, 30) N pending users are approved at once through the
 HTTP API (behind a real nginx); the clock runs from the approval call until every
-`/<username>/vscode/` answers 200 through nginx with the owner's cookie. The whole
-platform runs for real: MariaDB, Redis, a Celery worker consuming
-default/provisioning/edge, gunicorn serving Django, a host agent, nginx. In the
+`<username>--vscode.localhost` answers 200 through nginx with the owner's edge cookie
+(the handshake is done once, right after the approval). The whole platform runs for
+real: MariaDB, Redis, a Celery worker consuming default/provisioning, gunicorn serving
+Django, a host agent, nginx. In the
 same run the floor is measured: N concurrent `docker run -p 127.0.0.1::8080` of
 the same image until their ports answer. Prints per-user latency (median, max),
 the batch wall time, and the approval/floor ratios. Everything is created with
@@ -40,11 +41,13 @@ from tests.agent_process import free_port, start_agent  # noqa: E402
 PASSWORD = "bench-password-correct-horse-42"
 
 
-def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120) -> None:
+def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120, host: str | None = None) -> None:
     deadline = time.monotonic() + timeout
+    headers = {"Host": host} if host else {}
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, cookies=cookies, timeout=2, allow_redirects=False).status_code == 200:
+            answer = requests.get(url, cookies=cookies, headers=headers, timeout=2, allow_redirects=False)
+            if answer.status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -85,7 +88,8 @@ def main() -> None:
     db_name = f"bench_{run_id}"
     work = Path(tempfile.mkdtemp(prefix=f"bench-approve-{run_id}-"))
     work.chmod(0o755)
-    dirs = {name: work / name for name in ("deploy", "template", "routes", "nginx", "log")}
+    dirs = {name: work / name for name in ("deploy", "template", "nginx", "log")}
+    edge_port = free_port()
     for path in dirs.values():
         path.mkdir()
         path.chmod(0o755)
@@ -100,7 +104,8 @@ def main() -> None:
         "CACHE_KEY_PREFIX": f"bench-{run_id}",
         "WORKDIR_DEPLOY": str(dirs["deploy"]),
         "WORKDIR_TEMPLATE": str(dirs["template"]),
-        "NGINX_ROUTES_DIR": str(dirs["routes"]),
+        "PLATFORM_URL": f"http://localhost:{edge_port}",
+        "STACK_ENV_FILE": "",
         "REGISTER_RATE_LIMIT": "",
         "LOG_LEVEL": "WARNING",
         "WORKSPACE_DEFAULT_IMAGE": options.image,
@@ -129,14 +134,9 @@ def main() -> None:
         agent = start_agent(workspace_root=dirs["deploy"], log_dir=dirs["log"])
         app_port = free_port()
         conf = write_standalone_config(
-            prefix=dirs["nginx"], listen=f"127.0.0.1:{free_port()}", backend=f"127.0.0.1:{app_port}"
-        )
-        edge_port = int(
-            conf.parent.joinpath("platform.conf").read_text().split("listen 127.0.0.1:")[1].split(";")[0]
+            prefix=dirs["nginx"], listen=f"127.0.0.1:{edge_port}", backend=f"127.0.0.1:{app_port}"
         )
         nginx_bin = "/usr/sbin/nginx"
-        env["NGINX_TEST_COMMAND"] = f"{nginx_bin} -p {dirs['nginx']} -c {conf} -t -q"
-        env["NGINX_RELOAD_COMMAND"] = f"{nginx_bin} -p {dirs['nginx']} -c {conf} -s reload"
         processes.append(
             spawn(
                 [nginx_bin, "-p", str(dirs["nginx"]), "-c", str(conf), "-g", "daemon off;"],
@@ -162,17 +162,20 @@ def main() -> None:
                 env,
             )
         )
-        worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning,edge",
+        worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
                   "-P", "threads", "-c", str(options.worker_concurrency),
                   "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
         processes.append(spawn(worker, dirs["log"] / "worker.log", env))
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ok(f"{edge}/api/health", timeout=60)
 
+        from django.conf import settings
+
         from accounts.models import User
         from accounts.services import session_create
         from containers.models import Workspace
         from servers.models import Server, ServerStatus
+        from tests.edge_client import edge_handshake
         from tests.factories import UserFactory
 
         Server.objects.create(
@@ -203,9 +206,11 @@ def main() -> None:
                     headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
                 )  # fmt: skip
                 answer.raise_for_status()
+                host = f"{user.username}--vscode.localhost:{edge_port}"
                 try:
-                    wait_ok(f"{edge}/{user.username}/vscode/", cookies={"mgmt_token": tokens[user.pk]})
-                except TimeoutError:
+                    cookie = edge_handshake(edge, host, tokens[user.pk])
+                    wait_ok(f"{edge}/", cookies={settings.EDGE_COOKIE_NAME: cookie}, host=host)
+                except (TimeoutError, AssertionError):
                     failed.append(user.username)
                 return time.perf_counter() - started
 

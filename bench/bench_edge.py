@@ -12,7 +12,7 @@ against direct proxying measured in the same run:
 - backend calls per cookie per TTL (target: ≤ 1);
 - backend calls caused by unauthenticated requests: no cookie, and a random well-formed
   cookie on every request (target: ≤ 100 per 10,000);
-- a cold 70-request page load over 6 connections, fresh cookie each time (target ≤ 1.1×).
+- a cold 70-request page load over 6 connections, fresh cookie each time (target <= 1.1x).
 
     DATABASE_URL=mysql://mgmt:mgmt@127.0.0.1:3306/mgmt REDIS_URL=redis://127.0.0.1:6379/5 \\
         python bench/bench_edge.py [--seconds 5]
@@ -95,7 +95,8 @@ def wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str], 
         args += ["-H", f"{name}: {value}"]
     if script:
         args += ["-s", str(script)]
-    out = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    run = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 30, check=True)
+    out = run.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50_value, p50_unit = re.search(r"50%\s+([\d.]+)(us|ms|s)", out).groups()
     p50 = float(p50_value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p50_unit]
@@ -128,7 +129,9 @@ def page_load(base: str, host: str, cookie: str | None, count: int = 70, paralle
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
     parser.add_argument("--page-loads", type=int, default=15)
     options = parser.parse_args()
@@ -169,6 +172,7 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        from django.conf import settings
         from django.utils import timezone
 
         from accounts.services import session_create
@@ -188,9 +192,19 @@ def main() -> None:
             platform_conf.read_text() + DIRECT_SERVER.format(port=edge_port, upstream=upstream_port)
         )
         # The access log of nginx itself stays off: it would cost both sides alike.
-        conf.write_text(conf.read_text().replace(f"access_log {work / 'nginx'}/access.log;", "access_log off;"))
+        access_log = f"access_log {work / 'nginx'}/access.log;"
+        conf.write_text(conf.read_text().replace(access_log, "access_log off;"))
+        upstream_args = [
+            nginx_bin,
+            "-p",
+            str(work / "upstream"),
+            "-c",
+            str(upstream_conf),
+            "-g",
+            "daemon off;",
+        ]
         for args, name in (
-            ([nginx_bin, "-p", str(work / "upstream"), "-c", str(upstream_conf), "-g", "daemon off;"], "upstream"),
+            (upstream_args, "upstream"),
             ([nginx_bin, "-p", str(work / "nginx"), "-c", str(conf), "-g", "daemon off;"], "edge"),
             (
                 [sys.executable, "-m", "gunicorn", "mgmt.wsgi", "-b", f"127.0.0.1:{app_port}", "-w", "2",
@@ -214,8 +228,9 @@ def main() -> None:
             token, digest = token_new()
             expires = timezone.now() + timedelta(hours=1)
             EdgeSession.objects.create(
-                token_hash=digest, host=host, user=person, session=session, workspace=workspace, expires_at=expires
-            )
+                token_hash=digest, host=host, user=person, session=session, workspace=workspace,
+                expires_at=expires,
+            )  # fmt: skip
             return edge.cookie_value(token, int(expires.timestamp()), host)
 
         base = f"http://127.0.0.1:{edge_port}"
@@ -233,13 +248,15 @@ def main() -> None:
         direct_p50 = edge_p50 = float("inf")
         calls_before = backend_calls(backend_log)
         for _ in range(2):
-            direct_rate = max(direct_rate, wrk(base, connections=16, seconds=seconds, headers=direct_headers)[0])
+            rate = wrk(base, connections=16, seconds=seconds, headers=direct_headers)[0]
+            direct_rate = max(direct_rate, rate)
             rate, _, _, errors = wrk(base, connections=16, seconds=seconds, headers=edge_headers)
             assert errors == 0, f"{errors} edge requests were not 2xx"
             edge_rate = max(edge_rate, rate)
             direct_p50 = min(direct_p50, wrk(base, connections=1, seconds=seconds, headers=direct_headers)[1])
             edge_p50 = min(edge_p50, wrk(base, connections=1, seconds=seconds, headers=edge_headers)[1])
-        elapsed_ttl_windows = max(1.0, (8 * seconds) / edge.settings.EDGE_AUTH_CACHE_SECONDS)
+        ttl = settings.EDGE_AUTH_CACHE_SECONDS
+        elapsed_ttl_windows = max(1.0, (8 * seconds) / ttl)
         cached_calls = backend_calls(backend_log) - calls_before
 
         print(f"{'measure':<44} {'direct':>12} {'edge':>12} {'ratio':>8}  target")
@@ -249,7 +266,7 @@ def main() -> None:
               f"{edge_p50 / direct_p50:>7.2f}x  added {edge_p50 - direct_p50:.3f} ms <= 0.5 ms")  # fmt: skip
         print(f"{'backend calls, one cookie, per TTL window':<44} {'':>12} "
               f"{cached_calls / elapsed_ttl_windows:>12.2f} {'':>8}  <= 1 "
-              f"({cached_calls} calls in {8 * seconds:.0f} s, TTL {edge.settings.EDGE_AUTH_CACHE_SECONDS} s)")  # fmt: skip
+              f"({cached_calls} calls in {8 * seconds:.0f} s, TTL {ttl} s)")  # fmt: skip
 
         # Unauthenticated floods.
         script = work / "random-cookie.lua"
@@ -273,8 +290,9 @@ def main() -> None:
             edge_loads.append(page_load(base, http_host, fresh))
             edge_calls.append(backend_calls(backend_log) - before)
         dm, em = statistics.median(direct_loads), statistics.median(edge_loads)
+        calls_per_load = statistics.median(edge_calls)
         print(f"{'cold 70-request page load, 6 conns (ms)':<44} {dm * 1000:>12.1f} {em * 1000:>12.1f} "
-              f"{em / dm:>7.2f}x  <= 1.1x; backend calls per load {statistics.median(edge_calls):.0f}")  # fmt: skip
+              f"{em / dm:>7.2f}x  <= 1.1x; backend calls per load {calls_per_load:.0f}")  # fmt: skip
     finally:
         for process in reversed(processes):
             stop(process)

@@ -699,23 +699,17 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
         text = exc.message if isinstance(exc, ApplicationError) else str(exc)
         _teardown_failed(workspace_id, f"container: {text}", actor_id)
         return False
-    actor = User.objects.filter(pk=actor_id).first()
-    with transaction.atomic():
-        audit_log_record(
-            action="user.delete",
-            actor=actor,
-            target=user,
-            server_id=workspace.server_id,
-            source="worker",
-            details={
-                "email": user.email,
-                "username": user.username,
-                "container": name,
-                "folder_deleted": folder_deleted,
-                "folder": str(Path(workspace.folder_path).name) if workspace.folder_path else "",
-            },
-        )
-        user.delete()  # the workspace and its object permissions go with it
+    # The account goes last, through accounts; the workspace and its object permissions go with it.
+    account_services.user_delete_finished(
+        actor=User.objects.filter(pk=actor_id).first(),
+        user=user,
+        server_id=workspace.server_id,
+        details={
+            "container": name,
+            "folder_deleted": folder_deleted,
+            "folder": str(Path(workspace.folder_path).name) if workspace.folder_path else "",
+        },
+    )
     logger.info("Deleted {} and their workspace", user.username)
     return True
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from containers import nginx, services
+from containers import edge, nginx, services
 
 
 @shared_task
@@ -80,3 +80,10 @@ def workspace_teardown_task(workspace_id: int, delete_folder: bool, actor_id: in
     return services.workspace_teardown(
         workspace_id=workspace_id, delete_folder=delete_folder, actor_id=actor_id
     )
+
+
+# --- the edge ----------------------------------------------------------------------------
+@shared_task
+def edge_purge_expired_task() -> int:
+    """Delete expired handshake tickets and edge sessions (periodic; idempotent)."""
+    return edge.edge_tickets_purge() + edge.edge_sessions_purge()

@@ -54,8 +54,6 @@ WORKSPACE_ADMIN_ACCESS = env.bool("WORKSPACE_ADMIN_ACCESS", default=False)
 EDGE_AUTH_CACHE_SECONDS = env.int("EDGE_AUTH_CACHE_SECONDS", default=10)
 # A handshake ticket lives this long and is good for one use on one host.
 EDGE_TICKET_SECONDS = env.int("EDGE_TICKET_SECONDS", default=30)
-# Unauthenticated browser requests a client may send to workspace hosts (nginx limit_req, per second).
-EDGE_LOGIN_RATE = env.int("EDGE_LOGIN_RATE", default=10)
 # nginx needs a resolver when a server's publish address is a host name (an IP needs none).
 NGINX_RESOLVER = env.str("NGINX_RESOLVER", default="")
 _platform = urlsplit(PLATFORM_URL)
@@ -389,6 +387,10 @@ CELERY_BEAT_SCHEDULE.update(
         "servers-rollup-traffic": {
             "task": "servers.tasks.rollup_traffic",
             "schedule": 300.0,
+        },
+        "containers-purge-edge": {
+            "task": "containers.tasks.edge_purge_expired_task",
+            "schedule": 3600.0,
         },
         "builds-fail-abandoned": {
             "task": "builds.tasks.builds_fail_abandoned_task",

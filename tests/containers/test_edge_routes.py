@@ -285,3 +285,31 @@ def test_render_refuses_unsafe_settings(settings, name, value):
     setattr(settings, name, value)
     with pytest.raises(ValidationFailed):
         nginx.render_platform_config(listen="80", backend="127.0.0.1:8000")
+
+
+def test_expired_tickets_and_edge_sessions_are_purged(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from containers.models import EdgeSession, EdgeTicket
+    from containers.tasks import edge_purge_expired_task
+    from tests.edge_client import edge_cookie_made
+
+    person = _person()
+    workspace = person.workspaces.get()
+    edge_cookie_made(user=person, workspace=workspace)
+    edge_cookie_made(user=person, workspace=workspace, app="jupyter")
+    session = EdgeSession.objects.first().session
+    EdgeTicket.objects.create(
+        token_hash="a" * 64, state_hash="b" * 64, host="h", session=session, workspace=workspace,
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )  # fmt: skip
+    EdgeSession.objects.filter(host__contains="--jupyter.").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert edge_purge_expired_task.delay().get() == 2
+    assert EdgeTicket.objects.count() == 0
+    assert list(EdgeSession.objects.values_list("host", flat=True)) == [
+        edge.workspace_host(person.username, "vscode")
+    ]
