@@ -31,12 +31,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.models import User, UserSession, UserStatus, UserType
+from accounts.models import UserSession, UserStatus, UserType
 from accounts.tokens import token_hash, token_new
 from audit.services import audit_log_record
 from mgmt.exceptions import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 
-from .models import EdgeSession, EdgeTicket, Route, Workspace, WorkspaceStatus
+from .models import EdgeSession, EdgeTicket, Workspace, WorkspaceStatus
 
 APPS = ("vscode", "jupyter")
 STATE_COOKIE = "mgmt_edge_state"
@@ -135,10 +135,9 @@ def _workspace_at(username: str) -> Workspace:
     return workspace
 
 
-def _may_enter(user: User, workspace: Workspace) -> bool:
-    if user.pk == workspace.owner_id:
-        return True
-    return bool(settings.WORKSPACE_ADMIN_ACCESS) and user.is_active and user.user_type == UserType.ADMIN
+def _may_enter(*, user_id: int, user_type: str, owner_id: int) -> bool:
+    """The owner; an admin only while WORKSPACE_ADMIN_ACCESS is on (as in JupyterHub)."""
+    return user_id == owner_id or (bool(settings.WORKSPACE_ADMIN_ACCESS) and user_type == UserType.ADMIN)
 
 
 def edge_ticket_issue(*, session: UserSession, host: str, next_path: str, state: str) -> str:
@@ -151,7 +150,7 @@ def edge_ticket_issue(*, session: UserSession, host: str, next_path: str, state:
         raise ValidationFailed("The handshake has no state; open the workspace address again.")
     workspace = _workspace_at(parsed[0])
     user = session.user
-    if not _may_enter(user, workspace):
+    if not _may_enter(user_id=user.pk, user_type=user.user_type, owner_id=workspace.owner_id):
         raise PermissionDenied("This workspace is not yours.")
     token, digest = token_new()
     with transaction.atomic():
@@ -238,8 +237,10 @@ def edge_sessions_purge() -> int:
 
 @dataclass(frozen=True)
 class EdgeAnswer:
-    user: User
-    workspace: Workspace
+    user_id: int
+    username: str
+    owner_id: int
+    owner_username: str
     upstream: str  # "host:port" ("[v6]:port"), for nginx's proxy_pass
 
 
@@ -247,17 +248,31 @@ def upstream_text(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+_VERIFY_FIELDS = (
+    "host",
+    "user_id",
+    "user__username",
+    "user__user_type",
+    "workspace__owner_id",
+    "workspace__owner__username",
+    "workspace__route__vscode_host",
+    "workspace__route__vscode_port",
+    "workspace__route__jupyter_host",
+    "workspace__route__jupyter_port",
+)
+
+
 def edge_verify(*, cookie: str | None, host: str) -> EdgeAnswer:
     """Who may pass on `host` with this cookie, and where to: NotAuthenticated (401) or
-    PermissionDenied (403) otherwise. One query on the indexed token hash."""
+    PermissionDenied (403) otherwise. One query on the indexed token hash, the few columns
+    it needs (the hot path: nginx asks once per cookie and host per TTL)."""
     parsed = host_parse(host)
     token = cookie_token(cookie, host.lower()) if parsed else None
     if parsed is None or token is None:
         raise NotAuthenticated("Sign in to open this workspace.")
     now = timezone.now()
-    edge = (
-        EdgeSession.objects.select_related("user", "workspace__owner", "workspace__route")
-        .filter(
+    row = (
+        EdgeSession.objects.filter(
             token_hash=token_hash(token),
             expires_at__gt=now,
             session__is_active=True,
@@ -265,14 +280,24 @@ def edge_verify(*, cookie: str | None, host: str) -> EdgeAnswer:
             user__is_active=True,
             user__status=UserStatus.ACTIVE,
         )
-        .first()
+        .order_by()
+        .values_list(*_VERIFY_FIELDS)[:1]
     )
-    if edge is None or not hmac.compare_digest(edge.host, host.lower()):
+    found = dict(zip(_VERIFY_FIELDS, row[0], strict=True)) if row else None
+    if found is None or not hmac.compare_digest(found["host"], host.lower()):
         raise NotAuthenticated("Sign in to open this workspace.")
-    workspace = edge.workspace
-    if workspace.owner.username != parsed[0] or not _may_enter(edge.user, workspace):
+    owner_id, username, app = found["workspace__owner_id"], found["workspace__owner__username"], parsed[1]
+    if username != parsed[0] or not _may_enter(
+        user_id=found["user_id"], user_type=found["user__user_type"], owner_id=owner_id
+    ):
         raise PermissionDenied("This workspace is not yours.")
-    route: Route | None = getattr(workspace, "route", None)
-    if route is None:
+    if found[f"workspace__route__{app}_host"] is None:
         raise PermissionDenied("This workspace has no route (it is not provisioned).")
-    return EdgeAnswer(user=edge.user, workspace=workspace, upstream=upstream_text(*route.upstream(parsed[1])))
+    upstream = upstream_text(found[f"workspace__route__{app}_host"], found[f"workspace__route__{app}_port"])
+    return EdgeAnswer(
+        user_id=found["user_id"],
+        username=found["user__username"],
+        owner_id=owner_id,
+        owner_username=username,
+        upstream=upstream,
+    )

@@ -368,7 +368,9 @@ SSH_AGENT_INSTALL_COMMAND = env.str("SSH_AGENT_INSTALL_COMMAND", default="")
 # --- traffic and metrics (servers/traffic.py, servers/metrics.py) -------------
 TRAFFIC_RETENTION_DAYS = env.int("TRAFFIC_RETENTION_DAYS", default=90)
 TRAFFIC_EXCLUDED_PATHS = env.list(
-    "TRAFFIC_EXCLUDED_PATHS", default=["/api/health", "/metrics", "/static/", "/favicon.ico"]
+    # /edge/verify is nginx's own (cached) subrequest: the hot path of every workspace, not API use.
+    "TRAFFIC_EXCLUDED_PATHS",
+    default=["/api/health", "/metrics", "/static/", "/favicon.ico", "/edge/verify"],
 )
 # /metrics: a bearer token (constant-time compare) or a client address in these networks.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
