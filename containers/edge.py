@@ -235,6 +235,10 @@ def edge_sessions_purge() -> int:
 # --- per request (nginx's cached auth subrequest) -------------------------------------------
 
 
+class NotRoutedYet(PermissionDenied):
+    """403, but a passing state: nginx must not keep this answer (the route comes in seconds)."""
+
+
 @dataclass(frozen=True)
 class EdgeAnswer:
     user_id: int
@@ -292,7 +296,7 @@ def edge_verify(*, cookie: str | None, host: str) -> EdgeAnswer:
     ):
         raise PermissionDenied("This workspace is not yours.")
     if found[f"workspace__route__{app}_host"] is None:
-        raise PermissionDenied("This workspace has no route (it is not provisioned).")
+        raise NotRoutedYet("This workspace has no route yet (it is being provisioned, or it failed).")
     upstream = upstream_text(found[f"workspace__route__{app}_host"], found[f"workspace__route__{app}_port"])
     return EdgeAnswer(
         user_id=found["user_id"],

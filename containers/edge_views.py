@@ -101,7 +101,10 @@ def edge_verify(request: HttpRequest) -> HttpResponse:
     except NotAuthenticated:
         return HttpResponse(status=401)
     except ApplicationError as exc:
-        return HttpResponse(exc.message, status=403, content_type="text/plain")
+        response = HttpResponse(exc.message, status=403, content_type="text/plain")
+        if isinstance(exc, edge.NotRoutedYet):
+            response["X-Accel-Expires"] = "0"  # not kept by nginx: the route comes within seconds
+        return response
     # Activity keeps the workspace from the idle stop; once per cached answer is plenty.
     route_activity_touch(username=answer.owner_username, user_id=answer.owner_id)
     response = HttpResponse(status=200)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from containers import edge
 from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.containers.stack import Stack, register_server
 from tests.nginx_process import NginxProcess
@@ -67,3 +68,17 @@ def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings
         live_url=live_server.url,
     )
     proxy.stop()
+
+
+@pytest.fixture
+def verify_calls(monkeypatch) -> list[str]:
+    """Every call nginx makes to the backend's verify, by host (the live server is in-process)."""
+    calls: list[str] = []
+    real = edge.edge_verify
+
+    def counting(*, cookie, host):
+        calls.append(host)
+        return real(cookie=cookie, host=host)
+
+    monkeypatch.setattr(edge, "edge_verify", counting)
+    return calls

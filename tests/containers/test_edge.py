@@ -74,20 +74,6 @@ def short_ttl(settings):
     return 2
 
 
-@pytest.fixture
-def verify_calls(monkeypatch) -> list[str]:
-    """Every call nginx makes to the backend's verify, by host (the live server is in-process)."""
-    calls: list[str] = []
-    real = edge.edge_verify
-
-    def counting(*, cookie, host):
-        calls.append(host)
-        return real(cookie=cookie, host=host)
-
-    monkeypatch.setattr(edge, "edge_verify", counting)
-    return calls
-
-
 def _active(stack: Stack, *, image: str | None = None):
     admin = UserFactory(username=unique_username("ad"), admin=True)
     owner = UserFactory(username=unique_username("ow"), pending=True)

@@ -313,3 +313,17 @@ def test_expired_tickets_and_edge_sessions_are_purged(db):
     assert list(EdgeSession.objects.values_list("host", flat=True)) == [
         edge.workspace_host(person.username, "vscode")
     ]
+
+
+def test_a_workspace_without_a_route_yet_is_refused_but_not_cached(edge_stack, upstreams, verify_calls):
+    person = _person(WorkspaceStatus.PROVISIONING)
+    cookie = _login(edge_stack, person)
+    verify_calls.clear()
+    for _ in range(3):
+        assert edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 403
+    assert len(verify_calls) == 3  # each asked again: the route comes within seconds
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    assert edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 200  # at once
+    for _ in range(3):
+        edge_stack.ws(person.username, "vscode", "/", cookie)
+    assert len(verify_calls) == 4  # and from now on cached
