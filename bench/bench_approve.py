@@ -55,6 +55,26 @@ def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120, host: s
     raise TimeoutError(f"{url} never answered 200")
 
 
+def database_create(db_name: str) -> None:
+    """A database of this run's own on the MariaDB of DATABASE_URL; Django's connection uses it."""
+    from django.db import connection
+
+    connection.settings_dict["NAME"] = ""  # the database does not exist yet
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    connection.close()
+    connection.settings_dict["NAME"] = db_name
+
+
+def database_drop(db_name: str) -> None:
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+
+
 def spawn(args: list[str], log: Path, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -114,13 +134,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db import connection
-
-    connection.settings_dict["NAME"] = ""  # the database does not exist yet
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    connection.close()
-    connection.settings_dict["NAME"] = db_name
+    database_create(db_name)
     processes: list[subprocess.Popen] = []
     agent = None
     try:
@@ -244,10 +258,7 @@ def main() -> None:
             stop(process)
         if agent is not None:
             agent.stop()  # removes every container with the agent's unique label prefix
-        connection.close()
-        connection.settings_dict["NAME"] = ""
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+        database_drop(db_name)
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
 

@@ -7,8 +7,8 @@ workspace app a second nginx answering a small static page (so the upstream is n
 bottleneck). Load comes from wrk on loopback, bounded in time. Prints, each as a ratio
 against direct proxying measured in the same run:
 
-- throughput at 16 connections (target: edge ≥ 1/3 of direct);
-- p50 added latency at 1 connection, warm cache (target: ≤ 0.5 ms);
+- throughput at 16 connections (target: edge >= 1/3 of direct);
+- p50 added latency at 1 connection, warm cache (target: <= 0.5 ms);
 - backend calls per cookie per TTL (target: ≤ 1);
 - backend calls caused by unauthenticated requests: no cookie, and a random well-formed
   cookie on every request (target: ≤ 100 per 10,000);
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_approve import spawn, stop, wait_ok  # noqa: E402
+from bench_approve import database_create, database_drop, spawn, stop, wait_ok  # noqa: E402
 
 from tests.net import free_port  # noqa: E402
 
@@ -173,13 +173,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.db import connection
-
-    connection.settings_dict["NAME"] = ""
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{db_name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-    connection.close()
-    connection.settings_dict["NAME"] = db_name
+    database_create(db_name)
     processes: list[subprocess.Popen] = []
     try:
         from django.core.management import call_command
@@ -336,10 +330,7 @@ def main() -> None:
     finally:
         for process in reversed(processes):
             stop(process)
-        connection.close()
-        connection.settings_dict["NAME"] = ""
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
+        database_drop(db_name)
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
 

@@ -7,9 +7,9 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from tests.agent.conftest import WORKSPACE_IMAGE, remove_image_and_its_containers
+from tests.net import get_when_up
 
 pytestmark = pytest.mark.docker
 
@@ -19,17 +19,6 @@ def _create(agent, name, workspace=None, **extra):
     if workspace is not None:
         body["workspace_folder"] = str(workspace)
     return agent.post("/api/containers", json=body)
-
-
-def _wait_http(url: str, timeout: float = 15) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return requests.get(url, timeout=2)
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_create_is_idempotent_and_a_different_request_under_the_name_is_a_conflict(
@@ -79,7 +68,7 @@ def test_published_ports_answer_http_on_the_host(agent, workspace, unique):
     assert set(ports) == {"8080/tcp", "8888/tcp"}
     for key, page in (("8080/tcp", "vscode stand-in"), ("8888/tcp", "jupyter stand-in")):
         assert ports[key]["host_ip"] == "127.0.0.1"
-        answer = _wait_http(f"http://127.0.0.1:{ports[key]['host_port']}/")
+        answer = get_when_up(f"http://127.0.0.1:{ports[key]['host_port']}/")
         assert answer.status_code == 200
         assert page in answer.text
         assert "workspace of carol" in answer.text

@@ -6,11 +6,9 @@ import hashlib
 import json
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 from docker import errors as docker_errors
 
 from agent.hostagent.config import AgentConfig
@@ -18,7 +16,7 @@ from agent.hostagent.docker_client import translate_errors
 from agent.hostagent.errors import BadRequest, PortInUse
 from agent.hostagent.policy import build_create_kwargs, validate_spec
 from tests.agent.conftest import WORKSPACE_IMAGE
-from tests.net import free_port, wait_until
+from tests.net import free_port, get_when_up, wait_until
 
 WAIT = 30  # seconds any wait on Docker or on an app may take
 
@@ -28,18 +26,6 @@ def _free_ports(count: int) -> list[int]:
     while len(ports) < count:
         ports.add(free_port())
     return sorted(ports)
-
-
-def _get(url: str, timeout: float = WAIT) -> requests.Response:
-    """GET once the app answers (it may still be starting); raise after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return requests.get(url, timeout=2)
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _bindings(docker_client, ident: str) -> tuple[dict, dict]:
@@ -80,8 +66,8 @@ def test_mapping_publishes_exactly_the_reserved_host_ports(agent, workspace, uni
         "8080/tcp": {"host_ip": "127.0.0.1", "host_port": vscode},
         "8888/tcp": {"host_ip": "127.0.0.1", "host_port": jupyter},
     }
-    assert "vscode stand-in" in _get(f"http://127.0.0.1:{vscode}/").text
-    assert "jupyter stand-in" in _get(f"http://127.0.0.1:{jupyter}/").text
+    assert "vscode stand-in" in get_when_up(f"http://127.0.0.1:{vscode}/", timeout=WAIT).text
+    assert "jupyter stand-in" in get_when_up(f"http://127.0.0.1:{jupyter}/", timeout=WAIT).text
 
     # Idempotent with the same mapping; another mapping under the name is another request.
     again = agent.post("/api/containers", json=body)
@@ -212,8 +198,8 @@ def test_a_crashed_app_restarts_the_container_on_the_same_host_ports(agent, uniq
     )
     assert created.status_code == 201, created.text
     ident = created.json()["data"]["id"]
-    assert "vscode stand-in" in _get(f"http://127.0.0.1:{vscode}/").text
-    assert "workspace of dora" in _get(f"http://127.0.0.1:{jupyter}{prefix}").text
+    assert "vscode stand-in" in get_when_up(f"http://127.0.0.1:{vscode}/", timeout=WAIT).text
+    assert "workspace of dora" in get_when_up(f"http://127.0.0.1:{jupyter}{prefix}", timeout=WAIT).text
     started_at = docker_client.api.inspect_container(ident)["State"]["StartedAt"]
 
     # Kill only the Jupyter stand-in: the container must exit and Docker restart it.
@@ -245,8 +231,8 @@ def test_a_crashed_app_restarts_the_container_on_the_same_host_ports(agent, uniq
         }
     )
     assert agent.get(f"/api/containers/{ident}/ports").json()["data"]["8888/tcp"]["host_port"] == jupyter
-    assert "jupyter stand-in" in _get(f"http://127.0.0.1:{jupyter}{prefix}").text
-    assert "vscode stand-in" in _get(f"http://127.0.0.1:{vscode}/").text
+    assert "jupyter stand-in" in get_when_up(f"http://127.0.0.1:{jupyter}{prefix}", timeout=WAIT).text
+    assert "vscode stand-in" in get_when_up(f"http://127.0.0.1:{vscode}/", timeout=WAIT).text
 
     # A stop (SIGTERM) is a clean exit, and Docker does not count it as a crash.
     stopped = agent.post(f"/api/containers/{ident}/stop?timeout=5")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,32 +29,6 @@ def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
 
 
 @pytest.fixture
-def stack(
-    transactional_db,
-    live_server,
-    workspace_dirs,
-    agent_factory,  # noqa: F811
-    tmp_path,
-    settings,
-) -> Iterator[Stack]:
-    require_docker()
-    agent = agent_factory(workspace_root=workspace_dirs["deploy"])
-    proxy = NginxProcess.start(
-        tmp_path / "nginx", backend=live_server.url.removeprefix("http://"), settings=settings
-    )
-    server = register_server(agent)
-    yield Stack(
-        agent=agent,
-        nginx=proxy,
-        server=server,
-        deploy=workspace_dirs["deploy"],
-        template=workspace_dirs["template"],
-        live_url=live_server.url,
-    )
-    proxy.stop()
-
-
-@pytest.fixture
 def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings) -> Iterator[Stack]:
     """nginx in front of a live Django, without Docker: routes point at test upstreams."""
     proxy = NginxProcess.start(
@@ -68,6 +43,14 @@ def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings
         live_url=live_server.url,
     )
     proxy.stop()
+
+
+@pytest.fixture
+def stack(edge_stack, workspace_dirs, agent_factory) -> Stack:  # noqa: F811
+    """The edge stack with a real agent in front of dockerd, registered as a server."""
+    require_docker()
+    agent = agent_factory(workspace_root=workspace_dirs["deploy"])
+    return dataclasses.replace(edge_stack, agent=agent, server=register_server(agent))
 
 
 @pytest.fixture
