@@ -46,11 +46,26 @@ def folder_create(*, username: str) -> Path:
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{username}-"))
     try:
         shutil.copytree(template, staging / "copy", symlinks=True)
+        _own(staging / "copy")
         os.replace(staging / "copy", path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("Created workspace folder {}", path)
     return path
+
+
+def _own(tree: Path) -> None:
+    """Give the copy to the workspace user (the container runs as WORKSPACE_UID:WORKSPACE_GID),
+    links included but never followed. Only root can; elsewhere the folder stays the worker's."""
+    uid, gid = settings.WORKSPACE_UID, settings.WORKSPACE_GID
+    if os.geteuid() != 0:
+        if (uid, gid) != (os.geteuid(), os.getegid()):
+            logger.warning("Not root: {} stays owned by uid {}, not {}", tree, os.geteuid(), uid)
+        return
+    os.lchown(tree, uid, gid)
+    for parent, dirs, files in os.walk(tree):  # os.walk does not follow links by default
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(parent, name), uid, gid)
 
 
 def folder_delete(*, username: str) -> bool:
@@ -74,4 +89,4 @@ def list_folder_names() -> list[str]:
     root = deploy_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if ROUTE_NAME_RE.match(p.name) and p.is_dir())
+    return sorted(p.name for p in root.iterdir() if ROUTE_NAME_RE.fullmatch(p.name) and p.is_dir())

@@ -124,6 +124,8 @@ def _container_config(workspace: Workspace) -> dict[str, Any]:
         },
         "workspace_folder": workspace.folder_path,
         "labels": {"user": username, "workspace": str(workspace.pk)},
+        # Never root: the unprivileged workspace user, the one the agent allows and the folder's owner.
+        "user": f"{settings.WORKSPACE_UID}:{settings.WORKSPACE_GID}",
     }
 
 

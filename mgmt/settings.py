@@ -318,6 +318,9 @@ WORKSPACE_DEFAULT_CPU = env.float("WORKSPACE_DEFAULT_CPU", default=1.0)
 WORKSPACE_DEFAULT_MEMORY = env.int("WORKSPACE_DEFAULT_MEMORY", default=2 * 1024**3)
 WORKSPACE_VSCODE_PORT = env.int("WORKSPACE_VSCODE_PORT", default=8080)
 WORKSPACE_JUPYTER_PORT = env.int("WORKSPACE_JUPYTER_PORT", default=8888)
+# The unprivileged user workspaces run as (the agent allows exactly this one); it owns the folder.
+WORKSPACE_UID = env.int("WORKSPACE_UID", default=1000)
+WORKSPACE_GID = env.int("WORKSPACE_GID", default=1000)
 # Host ports reserved per server for workspaces ("low-high"): the agent publishes exactly these,
 # so a container Docker restarts keeps its ports and its route.
 WORKSPACE_HOST_PORTS = env.str("WORKSPACE_HOST_PORTS", default="20000-29999")

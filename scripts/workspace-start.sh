@@ -5,7 +5,7 @@
 # so the container exits and Docker's restart policy brings both back; SIGTERM stops with 0.
 pids=""
 serve() {  # serve NAME PORT PREFIX
-  dir=/srv/$1
+  dir=/tmp/stand-in/$1  # /tmp: it runs as the unprivileged workspace user too
   # The prefix without trailing slashes and with one leading slash; "" and "/" mean the root.
   prefix=$(printf '%s' "$3" | sed 's:/*$::')
   case $prefix in ''|/*) ;; *) prefix=/$prefix ;; esac

@@ -38,6 +38,9 @@ def parse_size(value: str | int) -> int:
     return int(float(number) * _UNITS[unit.lower()])
 
 
+WORKSPACE_USER_RE = re.compile(r"(?P<uid>[0-9]{1,9}):(?P<gid>[0-9]{1,9})", re.ASCII)
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     secret: str
@@ -55,6 +58,9 @@ class AgentConfig:
     max_memory: int = 0  # 0: the host's memory
     pids_limit: int = 4096
     restart_policy: str = "unless-stopped"
+    # The one user a create request may ask its container to run as ("uid:gid", never root):
+    # the workspace user that owns the folders. A request without one gets the image's user.
+    workspace_user: str = "1000:1000"
     signature_window: int = 60
     max_body_bytes: int = 20 * 1024**3
 
@@ -171,6 +177,14 @@ class AgentConfig:
                 problems.append(f"AGENT_RESTART_POLICY: must be one of {', '.join(RESTART_POLICIES)}")
             else:
                 values["restart_policy"] = policy
+
+        user = get("AGENT_WORKSPACE_USER")
+        if user is not None:
+            match = WORKSPACE_USER_RE.fullmatch(user)
+            if not match or int(match["uid"]) == 0:
+                problems.append(f"AGENT_WORKSPACE_USER: {user!r} must be uid:gid, numbers, not root")
+            else:
+                values["workspace_user"] = user
 
         if problems:
             raise ConfigError(problems)

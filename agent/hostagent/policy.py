@@ -60,7 +60,6 @@ FORBIDDEN_OPTIONS = (
     "host_config",
     "publish_all_ports",
     "port_bindings",
-    "user",
     "command",
     "entrypoint",
 )
@@ -80,6 +79,7 @@ class ContainerSpec:
     host_ports: dict[int, int] = field(default_factory=dict)  # container → host port; empty: ephemeral
     workspace_folder: str | None = None  # resolved, inside the workspace root
     labels: dict[str, str] = field(default_factory=dict)  # prefixed keys
+    user: str = ""  # "uid:gid": the configured workspace user, or "" for the image's own
 
     def fingerprint(self) -> str:
         """Same request → same fingerprint; stored as a label for idempotent create."""
@@ -96,6 +96,8 @@ class ContainerSpec:
         if self.host_ports:
             # Only when given: containers created with the list form keep their fingerprint.
             fields["host_ports"] = {str(port): host for port, host in sorted(self.host_ports.items())}
+        if self.user:  # likewise: containers created without a user keep theirs
+            fields["user"] = self.user
         payload = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -136,7 +138,7 @@ def validate_spec(
     if forbidden:
         raise BadRequest(f"{forbidden[0]}: not allowed by the agent's container policy.")
     unknown = sorted(set(request) - {"name", "image", "env", "cpu", "memory", "gpus", "ports",
-                                     "workspace_folder", "labels"})  # fmt: skip
+                                     "workspace_folder", "labels", "user"})  # fmt: skip
     if unknown:
         raise BadRequest(f"{unknown[0]}: unknown option.")
 
@@ -206,7 +208,13 @@ def validate_spec(
             raise BadRequest(f"labels: the value of {key} must be a short string.")
         prefixed[f"{config.label_prefix}.{bare}"] = str(value)
 
+    user = request.get("user") or ""
+    if user and (not isinstance(user, str) or user != config.workspace_user):
+        # Exactly the configured workspace user, never an arbitrary one (root least of all).
+        raise BadRequest(f"user: only {config.workspace_user} (the workspace user) may be asked for.")
+
     return ContainerSpec(
+        user=user,
         name=container_name(config, name),
         image=image,
         env=env,
@@ -294,6 +302,8 @@ def build_create_kwargs(config: AgentConfig, spec: ContainerSpec) -> dict[str, A
             else None
         ),
     }
+    if spec.user:
+        kwargs["user"] = spec.user
     if spec.gpus:
         kwargs["device_requests"] = [DeviceRequest(count=spec.gpus, capabilities=[["gpu"]])]
     return kwargs

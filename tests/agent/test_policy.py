@@ -92,7 +92,6 @@ def test_limits_are_set_when_the_request_gives_none(agent, unique, docker_client
         ("security_opt", ["seccomp=unconfined"]),
         ("restart_policy", {"Name": "no"}),
         ("publish_all_ports", True),
-        ("user", "root"),
         ("command", ["sh"]),
     ],
 )
@@ -168,3 +167,32 @@ def test_gpu_request_becomes_a_device_request_only_when_asked(tmp_path):
 def test_forbidden_options_list_covers_the_dangerous_docker_arguments():
     for option in ("privileged", "cap_add", "network_mode", "pid_mode", "ipc_mode", "devices", "volumes"):
         assert option in FORBIDDEN_OPTIONS
+
+
+def test_only_the_configured_workspace_user_may_be_asked_for():
+    from agent.hostagent.config import AgentConfig
+    from agent.hostagent.errors import BadRequest
+    from agent.hostagent.policy import build_create_kwargs, validate_spec
+
+    config = AgentConfig(secret="s" * 32, workspace_root="/tmp", workspace_user="1000:1000")
+    base = {"name": "ws", "image": "mgmt-test/workspace:latest"}
+
+    def spec(**extra):
+        return validate_spec(config, {**base, **extra}, host_cpus=8, host_memory=64 * 1024**3, host_gpus=0)
+
+    assert build_create_kwargs(config, spec(user="1000:1000"))["user"] == "1000:1000"
+    assert "user" not in build_create_kwargs(config, spec())  # the image's own user
+    assert spec(user="1000:1000").fingerprint() != spec().fingerprint()
+    for other in ("0:0", "root", "1001:1001", "1000", "1000:1000\n", 1000):
+        with pytest.raises(BadRequest, match="only 1000:1000"):
+            spec(user=other)
+
+
+def test_a_container_runs_as_the_workspace_user_when_asked_and_never_as_another(agent, unique, docker_client):
+    name = f"usr-{unique}"
+    refused = agent.post("/api/containers", json={"name": name, "image": WORKSPACE_IMAGE, "user": "0:0"})
+    assert refused.status_code == 400 and "only 1000:1000" in refused.json()["message"]
+    assert not docker_client.containers.list(all=True, filters={"name": f"{agent.label_prefix}-{name}"})
+    made = agent.post("/api/containers", json={"name": name, "image": WORKSPACE_IMAGE, "user": "1000:1000"})
+    assert made.status_code == 201, made.text
+    assert docker_client.api.inspect_container(made.json()["data"]["id"])["Config"]["User"] == "1000:1000"

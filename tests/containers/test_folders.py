@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,16 @@ def test_missing_template_is_a_clear_error(dirs, settings):
     with pytest.raises(ValidationFailed, match="template"):
         folder_create(username="alice")
     assert not (dirs[0] / "alice").exists()
+
+
+def test_the_folder_belongs_to_the_workspace_user_and_links_are_not_followed(dirs, settings):
+    _, template, outside = dirs
+    if os.geteuid() != 0:
+        pytest.fail("the test machine runs the suite as root (chown needs it)")
+    settings.WORKSPACE_UID, settings.WORKSPACE_GID = 1234, 4321
+    (template / "escape").symlink_to(outside / "precious.txt")
+    path = folder_create(username="alice")
+    owners = {(p.lstat().st_uid, p.lstat().st_gid) for p in [path, *path.rglob("*")]}
+    assert owners == {(1234, 4321)}
+    target = (outside / "precious.txt").stat()
+    assert (target.st_uid, target.st_gid) == (0, 0)  # the link's target was left alone

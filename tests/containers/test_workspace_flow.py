@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from urllib.parse import urlsplit
 
 import pytest
@@ -43,6 +44,14 @@ def test_approve_open_operate_delete(stack):
     assert (stack.deploy / name / "README.txt").exists()
     assert check_user_exists(username=name)
     assert stack.containers() == [f"{stack.agent.label_prefix}-{name}"]
+
+    # The container runs as the workspace user, who owns the folder and can write in it.
+    made = subprocess.run(
+        ["docker", "exec", workspace.container_name, "sh", "-c", "id -u; touch /workspace/new.ipynb"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert made.returncode == 0 and made.stdout.split()[0] == str(settings.WORKSPACE_UID), made.stderr
+    assert (stack.deploy / name / "new.ipynb").stat().st_uid == settings.WORKSPACE_UID
 
     cookie = stack.edge_login(alice_token, name, "vscode")
     vscode = stack.ws(name, "vscode", "/", cookie)
