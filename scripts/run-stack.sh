@@ -18,6 +18,16 @@ export WORKDIR_TEMPLATE=${WORKDIR_TEMPLATE:-$VAR/template}
 export PLATFORM_URL=${PLATFORM_URL:-http://localhost:$EDGE_PORT}
 export WORKSPACE_DOMAIN=${WORKSPACE_DOMAIN:-localhost}
 mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log"
+missing=()
+# Workspaces get the real VS Code + JupyterLab image once it is built, the stand-in until then.
+REAL_IMAGE=mgmt/workspace:latest
+if [ -z "${WORKSPACE_DEFAULT_IMAGE:-}" ] && command -v docker >/dev/null; then
+  if docker image inspect "$REAL_IMAGE" >/dev/null 2>&1; then
+    export WORKSPACE_DEFAULT_IMAGE=$REAL_IMAGE
+  else
+    missing+=("the real VS Code + JupyterLab image: make workspace-image (about 10 min; until then the stand-in)")
+  fi
+fi
 # Read by mgmt/settings.py, so manage.py in another shell (approve_user …) uses the same values.
 {
   for name in PLATFORM_URL WORKSPACE_DOMAIN WORKDIR_DEPLOY WORKDIR_TEMPLATE WORKSPACE_DEFAULT_IMAGE \
@@ -30,7 +40,6 @@ mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
-missing=()
 
 $BIN/python manage.py migrate --noinput || exit 1
 $BIN/python manage.py ensure_admin || exit 1

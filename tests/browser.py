@@ -18,7 +18,9 @@ workspace URL such as `http://alice--vscode.localhost:PORT/` with no DNS or /etc
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -82,13 +84,45 @@ def chromium_browser() -> Iterator[Browser]:
         browser.close()
 
 
+# Screenshots and console logs of failed browser tests land here (next to the test report).
+ARTIFACTS = Path(
+    os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")
+)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.browser_failed = report.failed  # type: ignore[attr-defined]
+    return report
+
+
 @pytest.fixture
-def browser_context(chromium_browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser context (own cookies and storage) per test, closed afterwards."""
+def browser_context(chromium_browser: Browser, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A fresh browser context (own cookies and storage) per test, closed afterwards.
+
+    When the test fails, every page's screenshot and console log are saved under ARTIFACTS.
+    """
     context = chromium_browser.new_context()
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
+    console: list[str] = []
+    context.on(
+        "page",
+        lambda page: page.on("console", lambda message: console.append(f"{message.type}: {message.text}")),
+    )
     yield context
+    if getattr(request.node, "browser_failed", False):
+        folder = ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[:150]
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, page in enumerate(context.pages):
+            try:
+                page.screenshot(path=str(folder / f"page{number}.png"), full_page=True)
+                (folder / f"page{number}.url").write_text(page.url + "\n")
+            except Exception as exc:  # a dead page must not hide the test's own failure
+                (folder / f"page{number}.error").write_text(repr(exc))
+        (folder / "console.log").write_text("\n".join(console) + "\n")
     context.close()
 
 
