@@ -129,6 +129,12 @@ def _check(name: str, pattern: re.Pattern[str], value: str) -> None:
         raise ValidationFailed(f"Invalid {name} {value!r}.")
 
 
+def _positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise ValidationFailed(f"{name} must be a whole number from 1 to 100000.")
+    return value
+
+
 def _edge_context() -> dict[str, object]:
     """The values of the edge that come from settings, each validated before it is rendered."""
     platform = urlsplit(settings.PLATFORM_URL)
@@ -151,6 +157,8 @@ def _edge_context() -> dict[str, object]:
         "link_secret": edge.link_secret(),
         "ttl": ttl,
         "resolver": resolver,
+        "auth_rate": _positive("EDGE_AUTH_RATE", settings.EDGE_AUTH_RATE),
+        "auth_burst": _positive("EDGE_AUTH_BURST", settings.EDGE_AUTH_BURST),
     }
 
 

@@ -54,6 +54,9 @@ WORKSPACE_ADMIN_ACCESS = env.bool("WORKSPACE_ADMIN_ACCESS", default=False)
 EDGE_AUTH_CACHE_SECONDS = env.int("EDGE_AUTH_CACHE_SECONDS", default=10)
 # A handshake ticket lives this long and is good for one use on one host.
 EDGE_TICKET_SECONDS = env.int("EDGE_TICKET_SECONDS", default=30)
+# Log-in and sign-up requests per second (and burst) one client address may send through nginx.
+EDGE_AUTH_RATE = env.int("EDGE_AUTH_RATE", default=5)
+EDGE_AUTH_BURST = env.int("EDGE_AUTH_BURST", default=20)
 # nginx needs a resolver when a server's publish address is a host name (an IP needs none).
 NGINX_RESOLVER = env.str("NGINX_RESOLVER", default="")
 _platform = urlsplit(PLATFORM_URL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -327,3 +328,29 @@ def test_a_workspace_without_a_route_yet_is_refused_but_not_cached(edge_stack, u
     for _ in range(3):
         edge_stack.ws(person.username, "vscode", "/", cookie)
     assert len(verify_calls) == 4  # and from now on cached
+
+
+def test_a_slow_client_is_cut_off_by_the_header_timeout(edge_stack):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", edge_stack.nginx.port), timeout=20) as sock:
+        sock.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")  # and never the rest
+        started = time.monotonic()
+        answer = sock.recv(4096)
+    elapsed = time.monotonic() - started
+    # nginx closes the connection (or answers 408) after client_header_timeout (10 s), not never.
+    assert answer in (b"",) or answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert 8 <= elapsed <= 15, elapsed
+
+
+def test_log_in_and_sign_up_floods_are_cut_at_the_edge(edge_stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    host = f"localhost:{edge_stack.nginx.port}"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: edge_stack.nginx.get(host, "/login").status_code, range(80)))
+    limited = statuses.count(429)
+    assert limited >= 40, statuses  # burst 20 at 5/s: most of 80 quick requests never reach Django
+    assert set(statuses) <= {200, 429}
+    # Other pages are not limited.
+    assert {edge_stack.nginx.get(host, "/api/health").status_code for _ in range(30)} == {200}
