@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 
 from accounts.models import UserStatus
 from accounts.permissions import user_has_permission
+from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError
 from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.models import Server
@@ -36,7 +37,7 @@ class ApproveForm(forms.Form):
         self.fields["image"].initial = default_workspace_image()
 
 
-class _ManageUsersAdmin(admin.ModelAdmin):
+class _ManageUsersAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     permission = "manage_users"
 
     def has_module_permission(self, request: HttpRequest) -> bool:
@@ -143,3 +144,6 @@ class RouteActivityAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # written by the edge; deleting it here would not be audited

@@ -87,7 +87,7 @@ def edge_callback(request: HttpRequest) -> HttpResponse:
         httponly=True,
         samesite="Lax",
     )
-    response.delete_cookie(edge.STATE_COOKIE, path="/_edge/")
+    response.delete_cookie(settings.EDGE_STATE_COOKIE_NAME, path="/", samesite="Lax")
     response["Referrer-Policy"] = "no-referrer"
     return response
 

@@ -67,6 +67,8 @@ CSRF_TRUSTED_ORIGINS = [*CSRF_TRUSTED_ORIGINS, f"{_platform.scheme}://{_platform
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, _platform.hostname or "localhost", f".{WORKSPACE_DOMAIN}"]
 # The workspace hosts' own cookie; `__Host-` (HTTPS only) stops a sibling host from setting it.
 EDGE_COOKIE_NAME = ("__Host-" if PLATFORM_SECURE else "") + "mgmt_edge"
+# The handshake's state cookie on a workspace host (binds a ticket to the browser that asked).
+EDGE_STATE_COOKIE_NAME = ("__Host-" if PLATFORM_SECURE else "") + "mgmt_edge_state"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -253,9 +255,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First: its "Bearer" challenge makes anonymous requests 401, not 403.
         "accounts.authentication.SessionTokenAuthentication",
-        # Staff logged in to the Django admin can use the browsable API.
-        "rest_framework.authentication.SessionAuthentication",
+        # Staff logged in to the Django admin can use the browsable API (active accounts only).
+        "accounts.authentication.ActiveSessionAuthentication",
     ],
+    # OPTIONS answers only to those who may GET the route.
+    "DEFAULT_METADATA_CLASS": "mgmt.api.metadata.PermissionCheckedMetadata",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "mgmt.api.pagination.StandardPagination",

@@ -1,13 +1,30 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.forms import ActiveAccountAuthenticationForm
 from accounts.pages import login_page, logout_page, register_page
 from containers.edge_views import edge_authorize, edge_callback, edge_verify, workspace_path_redirect
 from containers.pages import workspace_action_page, workspace_page
 from mgmt.api.views import HealthView, NotFoundView
 from servers.metrics import metrics_view
+
+# DRF's rest_framework.urls, with a login form that lets only active accounts in.
+api_auth_urls = (
+    [
+        path(
+            "login/",
+            auth_views.LoginView.as_view(
+                template_name="rest_framework/login.html", authentication_form=ActiveAccountAuthenticationForm
+            ),
+            name="login",
+        ),
+        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    ],
+    "rest_framework",
+)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -29,7 +46,7 @@ urlpatterns = [
     path("api/", include("registry.api.urls")),
     path("api/", include("builds.api.urls")),
     path("api/", include("maintenance.api.urls")),
-    path("api-auth/", include("rest_framework.urls")),
+    path("api-auth/", include(api_auth_urls)),
     re_path(r"^api/", NotFoundView.as_view()),
     # The workspace edge (containers/edge.py).
     path("edge/authorize", edge_authorize, name="edge-authorize"),

@@ -26,7 +26,7 @@ def edge_handshake(base_url: str, host: str, platform_token: str, path: str = "/
     """workspace host → platform authorize → callback: the workspace host's cookie."""
     first = via(base_url, host, path, headers={"Accept": "text/html"})
     assert first.status_code == 302, first.status_code
-    state = first.cookies[edge.STATE_COOKIE]
+    state = first.cookies[settings.EDGE_STATE_COOKIE_NAME]
     authorize = urlsplit(first.headers["Location"])
     second = via(
         base_url,
@@ -37,7 +37,10 @@ def edge_handshake(base_url: str, host: str, platform_token: str, path: str = "/
     assert second.status_code == 302, (second.status_code, second.text[:300])
     callback = urlsplit(second.headers["Location"])
     third = via(
-        base_url, callback.netloc, f"{callback.path}?{callback.query}", cookies={edge.STATE_COOKIE: state}
+        base_url,
+        callback.netloc,
+        f"{callback.path}?{callback.query}",
+        cookies={settings.EDGE_STATE_COOKIE_NAME: state},
     )
     assert third.status_code == 302, (third.status_code, third.text[:300])
     assert third.headers["Location"] == path

@@ -16,7 +16,6 @@ from django.utils import timezone
 from accounts.models import UserStatus
 from accounts.services import session_create, session_revoke, user_password_reset
 from audit.models import AuditLog
-from containers import edge
 from containers.models import EdgeSession, EdgeTicket, Workspace, WorkspaceStatus
 from containers.services import workspace_approve, workspace_user_delete
 from tests.containers.stack import Stack, unique_username
@@ -95,11 +94,15 @@ def _ticket_for(stack: Stack, token: str, username: str, app: str = "vscode") ->
     answer = stack.get(f"{authorize.path}?{authorize.query}", token)
     assert answer.status_code == 302, answer.text[:300]
     callback = urlsplit(answer.headers["Location"])
-    return parse_qs(callback.query)["ticket"][0], first.cookies[edge.STATE_COOKIE], callback.netloc
+    return (
+        parse_qs(callback.query)["ticket"][0],
+        first.cookies[settings.EDGE_STATE_COOKIE_NAME],
+        callback.netloc,
+    )
 
 
 def _redeem(stack: Stack, host: str, ticket: str, state: str | None):
-    cookies = {edge.STATE_COOKIE: state} if state else {}
+    cookies = {settings.EDGE_STATE_COOKIE_NAME: state} if state else {}
     return stack.nginx.get(host, f"/_edge/callback?ticket={ticket}&next=/", cookies=cookies)
 
 
@@ -124,7 +127,7 @@ def test_the_handshake_sends_a_browser_to_log_in_and_back(stack):
     done = stack.nginx.get(
         callback.netloc,
         f"{callback.path}?{callback.query}",
-        cookies={edge.STATE_COOKIE: first.cookies[edge.STATE_COOKIE]},
+        cookies={settings.EDGE_STATE_COOKIE_NAME: first.cookies[settings.EDGE_STATE_COOKIE_NAME]},
     )
     assert done.status_code == 302 and done.headers["Location"] == "/lab/tree?a=1&b=2"
     set_cookie = done.headers["Set-Cookie"]
