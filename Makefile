@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 TEST_ENV := DJANGO_SETTINGS_MODULE=tests.settings
 
-.PHONY: run test prepare lint check pytest bench images agent clean
+.PHONY: run test prepare lint check pytest bench images workspace-image agent clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,11 @@ pytest: $(VENV)/.dev-installed
 
 images:
 	scripts/build-test-images.sh
+
+## make workspace-image: the real workspace image mgmt/workspace:latest (VS Code + JupyterLab;
+## root and Docker needed, ~10 min; nothing to do when up to date: docs/workspace-image.md)
+workspace-image:
+	images/workspace/build.sh
 
 ## make agent: the host agent on 127.0.0.1:5005 (dev secret and ./var/workspaces unless set in the env)
 agent: $(VENV)/.dev-installed

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError
 
 from . import services
@@ -13,7 +14,7 @@ from .models import User, UserSession, UserStatus
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     list_display = ("username", "email", "user_type", "status", "is_approved", "created_at", "last_login")
     list_filter = ("user_type", "status", "is_approved")
     search_fields = ("username", "email")
@@ -30,15 +31,13 @@ class UserAdmin(admin.ModelAdmin):
         return False  # sign-ups come through the API, admins through `manage.py create_admin`
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
-        try:
-            services.user_update(
-                actor=request.user,
-                user=obj,
-                redirect_url=form.cleaned_data.get("redirect_url"),
-                metadata=form.cleaned_data.get("metadata"),
-            )
-        except ApplicationError as exc:
-            self.message_user(request, exc.message, level=messages.ERROR)
+        # A refusal becomes a form error (ServiceErrorsAdminMixin), not a "changed" page.
+        services.user_update(
+            actor=request.user,
+            user=obj,
+            redirect_url=form.cleaned_data.get("redirect_url"),
+            metadata=form.cleaned_data.get("metadata"),
+        )
 
     def delete_model(self, request: HttpRequest, obj: User) -> None:
         services.user_delete(actor=request.user, user=obj)
@@ -68,7 +67,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(admin.ModelAdmin):
+class UserSessionAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     """Sessions are read-only here (the token hash is never shown)."""
 
     list_display = ("user", "created_at", "expires_at", "is_active", "ip_address", "last_seen")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.authentication import BaseAuthentication, CSRFCheck
+from rest_framework.authentication import BaseAuthentication, CSRFCheck, SessionAuthentication
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
@@ -43,3 +43,17 @@ class SessionTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+class ActiveSessionAuthentication(SessionAuthentication):
+    """The browsable API's Django session (staff logged in to the admin), for active accounts only.
+
+    DRF's own class checks `is_active` alone, which a pending or rejected sign-up still has.
+    """
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        user = getattr(request._request, "user", None)
+        if not getattr(user, "is_account_active", False):
+            return None
+        self.enforce_csrf(request)
+        return user, None

@@ -94,9 +94,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.user_type == UserType.ADMIN
 
     @property
+    def is_account_active(self) -> bool:
+        """Only an active account passes any door (API, pages, admin); pending, rejected, disabled
+        or deleting ones never do, whatever their role."""
+        return self.is_active and self.status == UserStatus.ACTIVE
+
+    @property
     def is_staff(self) -> bool:
         """Admin and qvp users may use the Django admin; what they see follows the matrix."""
-        return self.is_active and self.user_type in (UserType.ADMIN, UserType.QVP)
+        return self.is_account_active and self.user_type in (UserType.ADMIN, UserType.QVP)
 
 
 class UserSessionQuerySet(models.QuerySet):

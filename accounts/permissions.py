@@ -43,10 +43,11 @@ def has_permission(user_type: str | None, perm: str) -> bool:
 
 
 def user_has_permission(user: Any, perm: str) -> bool:
+    """The matrix's answer for a person; only active accounts (not pending, disabled…) get any."""
     return bool(
         user
         and user.is_authenticated
-        and user.is_active
+        and getattr(user, "is_account_active", False)
         and has_permission(getattr(user, "user_type", None), perm)
     )
 
@@ -81,4 +82,6 @@ class ActionPermissionMixin:
 
     def get_permissions(self) -> list[BasePermission]:
         action = getattr(self, "action", None)
+        if action == "metadata":  # OPTIONS answers to whoever may GET the route (mgmt.api.metadata)
+            action = getattr(self, "action_map", {}).get("get", action)
         return [RequirePermission(self.action_permissions.get(action, self.default_action_permission))]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.db import models, transaction
 from django.db.models import Q
 from guardian.shortcuts import assign_perm, remove_perm
 
 from .models import User, UserType
-from .permissions import MATRIX, has_permission
+from .permissions import MATRIX, has_permission, user_has_permission
 
 # matrix permission → Django model permissions ("app_label.codename") it grants in the admin.
 MODEL_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -136,6 +137,37 @@ def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
     for app_config in global_apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=using, apps=global_apps)
     role_groups_sync()
+
+
+class MatrixModelAdmin(admin.ModelAdmin):
+    """An admin page whose rights are matrix permissions, named per right (None: nobody may).
+
+    For models whose rights are not plain model permissions (a singleton, an action that is
+    really a service call); everything else gets its rights through the role groups above.
+    """
+
+    view_permission: str | None = None
+    add_permission: str | None = None
+    change_permission: str | None = None
+    delete_permission: str | None = None
+
+    def _granted(self, request: Any, perm: str | None) -> bool:
+        return perm is not None and user_has_permission(request.user, perm)
+
+    def has_module_permission(self, request: Any) -> bool:
+        return self.has_view_permission(request)
+
+    def has_view_permission(self, request: Any, obj: Any = None) -> bool:
+        return self._granted(request, self.view_permission) or self._granted(request, self.change_permission)
+
+    def has_add_permission(self, request: Any) -> bool:
+        return self._granted(request, self.add_permission)
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return self._granted(request, self.change_permission)
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return self._granted(request, self.delete_permission)
 
 
 def owner_permissions_grant(*, user: User, obj: models.Model, actions: tuple[str, ...] = ("view",)) -> None:

@@ -10,7 +10,7 @@ import re
 
 from mgmt.exceptions import ValidationFailed
 
-USERNAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+USERNAME_RE = re.compile(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", re.ASCII)  # always fullmatch
 USERNAME_RULE = (
     "3 to 32 characters: lower-case letters, digits and '-', starting with a letter and not ending with '-'."
 )

@@ -1,16 +1,18 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from guardian.admin import GuardedModelAdmin
 
+from mgmt.admin_mixins import ServiceErrorsAdminMixin
+from mgmt.exceptions import ApplicationError
+
+from . import services
 from .models import Build, BuildLogLine, GuestUpload, Project
 from .selectors import build_log_text
-from .services import build_cancel
 from .uploads import upload_delete
 
 
 @admin.register(GuestUpload)
-class GuestUploadAdmin(admin.ModelAdmin):
+class GuestUploadAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     list_display = ("filename", "kind", "size", "received", "status", "created_by", "created_at")
     list_filter = ("kind", "status")
     search_fields = ("filename", "sha256")
@@ -43,7 +45,7 @@ class BuildLogInline(admin.TabularInline):
 
 
 @admin.register(Build)
-class BuildAdmin(admin.ModelAdmin):
+class BuildAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "reference",
@@ -68,6 +70,9 @@ class BuildAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the build history is kept; the API has no delete either
+
     @admin.display(description="Log")
     def live_log(self, obj: Build) -> str:
         """The whole log; while the build runs the page reloads itself every few seconds."""
@@ -77,15 +82,52 @@ class BuildAdmin(admin.ModelAdmin):
             f'<pre style="max-height:40em;overflow:auto;white-space:pre-wrap">{text}</pre>{refresh}'
         )
 
-    @admin.action(description="Cancel the selected builds")
+    @admin.action(description="Cancel the selected builds")  # build_images, as in the API
     def cancel_builds(self, request, queryset) -> None:
         for build in queryset:
-            if not build.is_final:
-                build_cancel(actor=request.user, build=build)
+            if build.is_final:
+                continue
+            try:
+                services.build_cancel(actor=request.user, build=build)
+            except ApplicationError as exc:  # e.g. it finished meanwhile
+                self.message_user(request, f"{build.reference}: {exc.message}", messages.ERROR)
 
 
 @admin.register(Project)
-class ProjectAdmin(GuardedModelAdmin):
+class ProjectAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
+    """Projects and their members, through the same services (and audit rows) as the API; members
+    get their object permissions there, never from an object-permission page."""
+
     list_display = ("name", "description", "created_by", "created_at")
     search_fields = ("name",)
     filter_horizontal = ("members",)
+    fields = ("name", "description", "members")
+
+    def get_readonly_fields(self, request, obj: Project | None = None) -> tuple[str, ...]:
+        return ("name",) if obj is not None else ()  # the API does not rename either
+
+    def save_model(self, request, obj: Project, form, change: bool) -> None:
+        description = form.cleaned_data.get("description", "")
+        if change:
+            project = Project.objects.get(pk=obj.pk)
+            if description != project.description:
+                services.project_update(actor=request.user, project=project, description=description)
+        else:
+            project = services.project_create(actor=request.user, name=obj.name, description=description)
+        wanted = set(form.cleaned_data.get("members", []))
+        current = set(project.members.all())
+        for user in sorted(wanted - current, key=lambda u: u.pk):
+            services.project_member_add(actor=request.user, project=project, user=user)
+        for user in sorted(current - wanted, key=lambda u: u.pk):
+            services.project_member_remove(actor=request.user, project=project, user=user)
+        obj.pk = project.pk
+
+    def save_related(self, request, form, formsets, change: bool) -> None:
+        pass  # members were set by save_model through the services
+
+    def delete_model(self, request, obj: Project) -> None:
+        services.project_delete(actor=request.user, project=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for project in queryset:
+            services.project_delete(actor=request.user, project=project)

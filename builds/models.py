@@ -64,7 +64,9 @@ class GuestUpload(models.Model):
 
 
 # --- projects ---------------------------------------------------------------------
-PROJECT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# RegexValidator searches: anchored with \A…\Z, since `$` would let a trailing newline through.
+# Literal ranges only, so ASCII without re.ASCII (which Django's migration writer mangles).
+PROJECT_NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
 class ProjectQuerySet(models.QuerySet):

@@ -25,8 +25,9 @@ from mgmt.exceptions import Conflict, ValidationFailed
 from .models import GuestUpload, UploadKind, UploadStatus
 
 _BLOCK = 1024 * 1024
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}$")
+# Always fullmatch, ASCII only (`$` would let a trailing newline through).
+_SHA256_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", re.ASCII)
 # Allowed file name endings per kind; the longest match wins (".tar.gz" before ".gz").
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     UploadKind.ROOTFS: (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst"),
@@ -45,11 +46,16 @@ def upload_file_path(upload: GuestUpload) -> Path:
     return upload_root() / upload.stored_name
 
 
+def validate_upload_filename(filename: str) -> str:
+    if not isinstance(filename, str) or not _FILENAME_RE.fullmatch(filename):
+        raise ValidationFailed("filename: use letters, digits, '.', '_', '+' and '-' only.")
+    return filename
+
+
 def _extension_for(filename: str, kind: str) -> str:
     if kind not in settings.UPLOAD_ALLOWED_KINDS:
         raise ValidationFailed(f"kind: uploads of kind {kind!r} are not allowed here.")
-    if not _FILENAME_RE.match(filename):
-        raise ValidationFailed("filename: use letters, digits, '.', '_', '+' and '-' only.")
+    validate_upload_filename(filename)
     lower = filename.lower()
     matches = [ext for ext in EXTENSIONS[kind] if lower.endswith(ext)]
     if not matches:
@@ -79,6 +85,8 @@ def upload_start(*, actor: Any, filename: str, size: int, kind: str) -> GuestUpl
 
 def upload_chunk(*, upload_id: Any, offset: int, stream: IO[bytes], length: int) -> GuestUpload:
     """Write `length` bytes from `stream` at `offset`. Resending a chunk is harmless."""
+    if offset < 0:
+        raise ValidationFailed(f"offset: must not be negative (got {offset}).")
     if length <= 0:
         raise ValidationFailed("The chunk is empty.")
     if length > settings.UPLOAD_CHUNK_MAX_BYTES:
@@ -88,7 +96,7 @@ def upload_chunk(*, upload_id: Any, offset: int, stream: IO[bytes], length: int)
         upload = GuestUpload.objects.select_for_update().get(pk=upload_id)
         if upload.status != UploadStatus.UPLOADING:
             raise Conflict("The upload is finished; it takes no more chunks.")
-        if offset < 0 or offset > upload.received:
+        if offset > upload.received:
             raise Conflict(f"offset: expected at most {upload.received} (bytes received so far).")
         if offset + length > upload.size:
             raise ValidationFailed(f"The chunk ends past the declared size of {upload.size} bytes.")
@@ -127,7 +135,7 @@ def _sha256_of(path: Path) -> str:
 def upload_finish(*, upload_id: Any, sha256: str, actor: Any) -> GuestUpload:
     """Check every byte arrived and the checksum matches, then make the file final."""
     sha256 = sha256.strip().lower()
-    if not _SHA256_RE.match(sha256):
+    if not _SHA256_RE.fullmatch(sha256):
         raise ValidationFailed("sha256: 64 hexadecimal characters expected.")
     with transaction.atomic():
         upload = GuestUpload.objects.select_for_update().get(pk=upload_id)

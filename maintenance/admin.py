@@ -2,7 +2,10 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
-from . import tasks
+from accounts.roles import MatrixModelAdmin
+from mgmt.admin_mixins import ServiceErrorsAdminMixin
+
+from . import services, tasks
 from .models import CleanupPolicy, ReconcileRun
 
 
@@ -76,13 +79,20 @@ class ReconcileRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(CleanupPolicy)
-class CleanupPolicyAdmin(admin.ModelAdmin):
-    """The one row of cleanup switches (image pruning)."""
+class CleanupPolicyAdmin(ServiceErrorsAdminMixin, MatrixModelAdmin):
+    """The one row of cleanup switches (image pruning): servers' business, changed through the service."""
 
+    view_permission = add_permission = change_permission = "manage_servers"
     list_display = ("__str__", "prune_unused_images", "image_prune_repositories", "updated_at")
+    fields = ("prune_unused_images", "image_prune_repositories")
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return not CleanupPolicy.objects.exists()
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not CleanupPolicy.objects.exists()
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    def save_model(self, request, obj: CleanupPolicy, form, change: bool) -> None:
+        policy = services.cleanup_policy_update(
+            actor=request.user,
+            prune_unused_images=form.cleaned_data["prune_unused_images"],
+            image_prune_repositories=form.cleaned_data["image_prune_repositories"],
+        )
+        obj.pk = policy.pk

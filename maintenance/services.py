@@ -22,7 +22,7 @@ from audit.services import audit_log_purge, audit_log_record
 from builds.models import GuestUpload
 from builds.uploads import upload_delete, upload_root
 from containers.models import Workspace
-from mgmt.exceptions import ApplicationError
+from mgmt.exceptions import ApplicationError, ValidationFailed
 from registry.selectors import allowed_workspace_images
 from servers.agent_client import AgentClient
 from servers.models import Server
@@ -111,8 +111,41 @@ def cleanup_uploads(*, dry_run: bool = False, now: datetime | None = None) -> Cl
 
 
 # --- unused images -------------------------------------------------------------------------------
+_REPOSITORY_PREFIX_RE = re.compile(r"[a-z0-9][a-z0-9._:/-]{0,254}", re.ASCII)
+
+
 def cleanup_policy_get() -> CleanupPolicy:
     policy, _ = CleanupPolicy.objects.get_or_create(pk=1)
+    return policy
+
+
+@transaction.atomic
+def cleanup_policy_update(
+    *, actor: Any, prune_unused_images: bool, image_prune_repositories: str, source: str = "admin"
+) -> CleanupPolicy:
+    """Set the cleanup switches (the admin's one row); audited with what changed."""
+    prefixes = [p.strip() for p in image_prune_repositories.split(",") if p.strip()]
+    bad = [p for p in prefixes if not _REPOSITORY_PREFIX_RE.fullmatch(p)]
+    if bad:
+        raise ValidationFailed(
+            f"image_prune_repositories: {bad[0][:80]!r} is not a repository prefix like registry:5000/team/."
+        )
+    policy, _ = CleanupPolicy.objects.select_for_update().get_or_create(pk=1)
+    wanted = {
+        "prune_unused_images": bool(prune_unused_images),
+        "image_prune_repositories": ", ".join(prefixes),
+    }
+    changes = {k: [getattr(policy, k), v] for k, v in wanted.items() if getattr(policy, k) != v}
+    for key, (_, value) in changes.items():
+        setattr(policy, key, value)
+    policy.save()
+    audit_log_record(
+        action="cleanup_policy.update",
+        actor=actor,
+        target=policy,
+        details={"changes": changes},
+        source=source,
+    )
     return policy
 
 

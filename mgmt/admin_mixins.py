@@ -21,7 +21,11 @@ class ServiceErrorsAdminMixin:
     becomes a form error or an error message; never a 500 that loses what the operator typed."""
 
     def changeform_view(
-        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
     ) -> HttpResponse:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]

@@ -1,53 +1,74 @@
 from django import forms
 from django.contrib import admin
 
+from mgmt.admin_mixins import ServiceErrorsAdminMixin, WriteOnlySecretsAdminMixin, secret_field, secret_state
+
+from . import services
 from .models import AllowedImage, Registry
-from .services import allowed_image_create, allowed_image_delete, allowed_image_update, registry_delete
 
 
 class RegistryForm(forms.ModelForm):
-    """The password field is write-only: left empty, the stored one is kept."""
+    """The stored password is never a form field: only a write-only input for a new one."""
 
-    password = forms.CharField(widget=forms.PasswordInput(render_value=False), required=False)
+    new_password = secret_field("New password")
 
     class Meta:
         model = Registry
-        fields = ["name", "url", "username", "password", "is_default", "verify_tls"]
+        fields = ["name", "url", "username", "is_default", "verify_tls"]
 
 
 @admin.register(Registry)
-class RegistryAdmin(admin.ModelAdmin):
+class RegistryAdmin(WriteOnlySecretsAdminMixin, ServiceErrorsAdminMixin, admin.ModelAdmin):
     form = RegistryForm
+    secret_inputs = ("new_password",)
     list_display = ("name", "url", "username", "is_default", "verify_tls")
+    readonly_fields = ("password_state",)
+    password_state = secret_state("password", "password")
+
+    def get_fields(self, request, obj: Registry | None = None) -> list[str]:
+        fields = ["name", "url", "username", "password_state", "new_password", "is_default", "verify_tls"]
+        return fields if obj is not None else [f for f in fields if f != "password_state"]
 
     def save_model(self, request, obj: Registry, form, change: bool) -> None:
-        from .services import registry_create, registry_update
-
         data = {k: form.cleaned_data[k] for k in ("name", "url", "username", "is_default", "verify_tls")}
-        if form.cleaned_data.get("password"):
-            data["password"] = form.cleaned_data["password"]
+        if form.cleaned_data.get("new_password"):
+            data["password"] = form.cleaned_data["new_password"]
         if change:
-            registry_update(actor=request.user, registry=Registry.objects.get(pk=obj.pk), **data)
+            services.registry_update(actor=request.user, registry=Registry.objects.get(pk=obj.pk), **data)
         else:
-            obj.pk = registry_create(actor=request.user, **data).pk
+            obj.pk = services.registry_create(actor=request.user, **data).pk
 
     def delete_model(self, request, obj: Registry) -> None:
-        registry_delete(actor=request.user, registry=obj)
+        services.registry_delete(actor=request.user, registry=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for registry in queryset:
+            services.registry_delete(actor=request.user, registry=registry)
 
 
 @admin.register(AllowedImage)
-class AllowedImageAdmin(admin.ModelAdmin):
+class AllowedImageAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
     list_display = ("name", "description", "is_default", "created_at")
+
+    def get_readonly_fields(self, request, obj: AllowedImage | None = None) -> tuple[str, ...]:
+        return ("name",) if obj is not None else ()  # as in the API: an image is renamed by a new entry
 
     def save_model(self, request, obj: AllowedImage, form, change: bool) -> None:
         if change:
-            allowed_image_update(
-                actor=request.user, image=obj, description=obj.description, is_default=obj.is_default
+            services.allowed_image_update(
+                actor=request.user,
+                image=AllowedImage.objects.get(pk=obj.pk),
+                description=obj.description,
+                is_default=obj.is_default,
             )
         else:
-            obj.pk = allowed_image_create(
+            obj.pk = services.allowed_image_create(
                 actor=request.user, name=obj.name, description=obj.description, is_default=obj.is_default
             ).pk
 
     def delete_model(self, request, obj: AllowedImage) -> None:
-        allowed_image_delete(actor=request.user, image=obj)
+        services.allowed_image_delete(actor=request.user, image=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for image in queryset:
+            services.allowed_image_delete(actor=request.user, image=image)

@@ -31,22 +31,23 @@ MANIFEST_TYPES = ", ".join(
     ]
 )
 # From the distribution spec: path components and tags.
+# Always fullmatch, ASCII only (`$` would let a trailing newline through).
 REPOSITORY_RE = re.compile(
-    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*", re.ASCII
 )
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 _TIMEOUT = (3.05, 15)
 
 
 def validate_repository(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 255 or not REPOSITORY_RE.match(name):
+    if not isinstance(name, str) or len(name) > 255 or not REPOSITORY_RE.fullmatch(name):
         raise ValidationFailed(f"Invalid repository name {name!r}.")
     return name
 
 
 def validate_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         raise ValidationFailed(f"Invalid tag {tag!r}.")
     return tag
 
@@ -59,6 +60,10 @@ def validate_registry_url(url: str, *, allow_local: bool | None = None) -> str:
     the platform call itself or a cloud metadata service.
     """
     allow_local = settings.REGISTRY_ALLOW_LOCAL_TARGETS if allow_local is None else allow_local
+    # urlsplit silently drops tabs and newlines, and a non-ASCII host is IDNA-folded on the way
+    # to DNS (the long s U+017F becomes "s"): refuse both rather than store one host, reach another.
+    if not isinstance(url, str) or not url.isascii() or not url.isprintable() or " " in url:
+        raise ValidationFailed("Registry URL must be plain ASCII, without spaces or control characters.")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed("Registry URL must be http:// or https:// with a host.")

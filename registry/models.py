@@ -11,14 +11,16 @@ from django.db import models
 from mgmt.crypto import EncryptedTextField
 
 # An image reference as Docker accepts it: [registry[:port]/]name[/name…][:tag] (no digests here).
+# Always fullmatch, ASCII only (`$` would let a trailing newline through, `\d` other digits).
 IMAGE_REF_RE = re.compile(
-    r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?",
+    re.ASCII,
 )
 
 
 def validate_image_ref(value: str) -> None:
-    if len(value) > 255 or not IMAGE_REF_RE.match(value):
+    if not isinstance(value, str) or len(value) > 255 or not IMAGE_REF_RE.fullmatch(value):
         raise ValidationError(f"{value!r} is not an image reference like registry:5000/team/image:tag.")
 
 

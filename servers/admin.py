@@ -1,7 +1,8 @@
 """Operator pages for servers, their stats history (as charts) and API traffic.
 
 Every change goes through servers.services, exactly as the API does; secrets
-are write-only fields that are never rendered back.
+are write-only fields that are never rendered back (the page says only whether
+each is set).
 """
 
 from __future__ import annotations
@@ -14,30 +15,19 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from accounts.permissions import user_has_permission
+from accounts.roles import MatrixModelAdmin
+from mgmt.admin_mixins import ServiceErrorsAdminMixin, WriteOnlySecretsAdminMixin, secret_field, secret_state
 from mgmt.exceptions import ApplicationError
 
 from . import selectors, services
 from .charts import svg_line_chart
 from .models import Server, ServerStats, TrafficHourly
 
-_SECRET_HELP = "Write-only: leave empty to keep the stored value."  # noqa: S105 - help text
-
 
 class ServerForm(forms.ModelForm):
-    new_agent_secret = forms.CharField(
-        label="Agent secret", required=False, strip=False, widget=forms.PasswordInput, help_text=_SECRET_HELP
-    )
-    new_ssh_private_key = forms.CharField(
-        label="SSH private key",
-        required=False,
-        strip=False,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text=_SECRET_HELP,
-    )
-    new_ssh_password = forms.CharField(
-        label="SSH password", required=False, strip=False, widget=forms.PasswordInput, help_text=_SECRET_HELP
-    )
+    new_agent_secret = secret_field("New agent secret")
+    new_ssh_private_key = secret_field("New SSH private key", multiline=True)
+    new_ssh_password = secret_field("New SSH password")
 
     plain_fields = (
         "name",
@@ -85,30 +75,17 @@ class ServerForm(forms.ModelForm):
         return fields
 
 
-class _MatrixAdmin(admin.ModelAdmin):
+class _MatrixAdmin(ServiceErrorsAdminMixin, MatrixModelAdmin):
     view_permission = "view_servers"
+    add_permission = "manage_servers"
     change_permission = "manage_servers"
     delete_permission = "delete_server"
 
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return user_has_permission(request.user, self.view_permission)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has_permission(request.user, self.view_permission)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return user_has_permission(request.user, self.change_permission)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has_permission(request.user, self.change_permission)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return user_has_permission(request.user, self.delete_permission)
-
 
 @admin.register(Server)
-class ServerAdmin(_MatrixAdmin):
+class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
     form = ServerForm
+    secret_inputs = ("new_agent_secret", "new_ssh_private_key", "new_ssh_password")
     list_display = [
         "name",
         "address",
@@ -121,30 +98,32 @@ class ServerAdmin(_MatrixAdmin):
     ]
     list_filter = ["status"]
     search_fields = ["name", "address"]
-    actions = ["drain", "undrain", "refresh", "ssh_check"]
-    readonly_fields = ["status", "status_detail", "last_seen", "capacity", "history_charts"]
+    actions = ["drain", "undrain", "refresh", "ssh_check"]  # "change" = manage_servers, as in the API
+    readonly_fields = [
+        "status",
+        "status_detail",
+        "last_seen",
+        "capacity",
+        "history_charts",
+        "agent_secret_state",
+        "ssh_private_key_state",
+        "ssh_password_state",
+    ]
+    agent_secret_state = secret_state("agent_secret", "agent secret")
+    ssh_private_key_state = secret_state("ssh_private_key", "SSH private key")
+    ssh_password_state = secret_state("ssh_password", "SSH password")
 
     def get_fieldsets(self, request: HttpRequest, obj: Server | None = None) -> list:
-        sets = [
-            ("Agent", {"fields": ["name", "address", "agent_port", "agent_tls", "new_agent_secret"]}),
-            (
-                "SSH",
-                {
-                    "fields": [
-                        "ssh_user",
-                        "ssh_port",
-                        "ssh_host_key_fingerprint",
-                        "new_ssh_private_key",
-                        "new_ssh_password",
-                    ]
-                },
-            ),
-            ("Labels", {"fields": ["labels"]}),
-        ]
+        agent = ["name", "address", "agent_port", "agent_tls", "new_agent_secret"]
+        ssh = ["ssh_user", "ssh_port", "ssh_host_key_fingerprint", "new_ssh_private_key", "new_ssh_password"]
+        if obj is not None:
+            agent.insert(4, "agent_secret_state")
+            ssh[3:3] = ["ssh_private_key_state", "ssh_password_state"]
+        sets = [("Agent", {"fields": agent}), ("SSH", {"fields": ssh}), ("Labels", {"fields": ["labels"]})]
         if obj is not None:
             sets.append(("State", {"fields": ["status", "status_detail", "last_seen", "capacity"]}))
             sets.append(("Last 24 hours", {"fields": ["history_charts"]}))
-        return sets
+        return self.without_secret_inputs(request, obj, sets)
 
     @admin.display(description="memory (GiB)")
     def memory_gib(self, obj: Server) -> str:
@@ -213,7 +192,7 @@ class ServerAdmin(_MatrixAdmin):
             else:
                 self.message_user(request, f"{server.name}: {what}.", messages.SUCCESS)
 
-    @admin.action(description="Drain (no new workspaces)")
+    @admin.action(description="Drain (no new workspaces)", permissions=["change"])
     def drain(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         self._each(
             request,
@@ -222,7 +201,7 @@ class ServerAdmin(_MatrixAdmin):
             lambda s: services.server_drain(actor=request.user, server=s, drain=True, source="admin"),
         )
 
-    @admin.action(description="Undrain")
+    @admin.action(description="Undrain", permissions=["change"])
     def undrain(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         self._each(
             request,
@@ -231,13 +210,13 @@ class ServerAdmin(_MatrixAdmin):
             lambda s: services.server_drain(actor=request.user, server=s, drain=False, source="admin"),
         )
 
-    @admin.action(description="Poll stats now")
+    @admin.action(description="Poll stats now", permissions=["change"])
     def refresh(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         outcome = services.servers_poll(server_ids=list(queryset.values_list("pk", flat=True)))
         for name, status in outcome.items():
             self.message_user(request, f"{name}: {status}.")
 
-    @admin.action(description="Check SSH")
+    @admin.action(description="Check SSH", permissions=["change"])
     def ssh_check(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         self._each(
             request,
@@ -249,20 +228,18 @@ class ServerAdmin(_MatrixAdmin):
 
 @admin.register(ServerStats)
 class ServerStatsAdmin(_MatrixAdmin):
+    """Read-only: the history is written by polling and pruned by the cleanup job (audited there)."""
+
+    add_permission = change_permission = delete_permission = None
     list_display = ["server", "at", "cpu_percent", "memory_percent", "disk_percent", "containers_running"]
     list_filter = ["server"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(TrafficHourly)
 class TrafficHourlyAdmin(_MatrixAdmin):
     view_permission = "view_traffic"
+    add_permission = change_permission = delete_permission = None
     list_display = [
         "hour",
         "method",
@@ -276,15 +253,6 @@ class TrafficHourlyAdmin(_MatrixAdmin):
     list_filter = ["status_class", "method"]
     search_fields = ["route"]
     date_hierarchy = "hour"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
         extra_context = {**(extra_context or {}), "summary": selectors.traffic_summary(hours=24, limit=10)}

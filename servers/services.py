@@ -29,13 +29,15 @@ from .ssh_client import (
     fetch_host_key_fingerprint,
 )
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Always fullmatch, ASCII only: `$` lets a trailing newline through, and IGNORECASE without
+# re.ASCII lets look-alikes match [a-z] (long s U+017F, dotless i U+0131, Kelvin sign U+212A).
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}", re.ASCII)
 _HOSTNAME_RE = re.compile(
-    r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?$", re.IGNORECASE
+    r"(?=.{1,253}\Z)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?", re.IGNORECASE | re.ASCII
 )
-_LABEL_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,62}$", re.IGNORECASE)
-_FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
-_SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$", re.IGNORECASE)
+_LABEL_KEY_RE = re.compile(r"[a-z0-9][a-z0-9._/-]{0,62}", re.IGNORECASE | re.ASCII)
+_FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}", re.ASCII)
+_SSH_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.IGNORECASE | re.ASCII)
 
 # The only commands the diagnostic action runs: operators pick a name, never send a command line.
 DIAGNOSTICS: dict[str, str] = {
@@ -53,7 +55,7 @@ _SECRET_FIELDS = ("agent_secret", "ssh_private_key", "ssh_password")
 
 # --- validation ---------------------------------------------------------------------
 def validate_server_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ValidationFailed(
             "name: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit."
         )
@@ -61,13 +63,19 @@ def validate_server_name(name: str) -> str:
 
 
 def validate_address(address: str) -> str:
-    """An IP address or a DNS name; nothing that could add a scheme, a port, a path or credentials."""
-    address = (address or "").strip()
+    """An IP address or a DNS name; nothing that could add a scheme, a port, a path or credentials.
+
+    Nothing is stripped: surrounding spaces or a trailing newline are refused, not mended. A zone
+    index ("fe80::1%eth0") names an interface of this host, so it is refused too.
+    """
+    if not isinstance(address, str):
+        raise ValidationFailed("address: must be a string.")
     try:
-        return str(ipaddress.ip_address(address))
+        if "%" not in address:
+            return str(ipaddress.ip_address(address))
     except ValueError:
         pass
-    if not _HOSTNAME_RE.match(address):
+    if not _HOSTNAME_RE.fullmatch(address):
         raise ValidationFailed(f"address: {address[:80]!r} is neither an IP address nor a host name.")
     return address.lower().rstrip(".")
 
@@ -88,16 +96,22 @@ def validate_labels(labels: Any) -> dict[str, str]:
     if not isinstance(labels, dict) or len(labels) > 50:
         raise ValidationFailed("labels: give an object of at most 50 string keys and values.")
     for key, value in labels.items():
-        if not _LABEL_KEY_RE.match(str(key)) or not isinstance(value, str) or len(value) > 255:
+        if not _LABEL_KEY_RE.fullmatch(str(key)) or not isinstance(value, str) or len(value) > 255:
             raise ValidationFailed(f"labels: {str(key)[:40]!r} is not a valid label (name and text value).")
     return dict(labels)
 
 
 def validate_fingerprint(fingerprint: str) -> str:
-    fingerprint = (fingerprint or "").strip()
-    if fingerprint and not _FINGERPRINT_RE.match(fingerprint):
+    fingerprint = fingerprint or ""
+    if fingerprint and not _FINGERPRINT_RE.fullmatch(fingerprint):
         raise ValidationFailed('ssh_host_key_fingerprint: expected "SHA256:" and 43 base64 characters.')
     return fingerprint
+
+
+def validate_ssh_user(user: str) -> str:
+    if user and not (isinstance(user, str) and _SSH_USER_RE.fullmatch(user)):
+        raise ValidationFailed("ssh_user: not a valid user name.")
+    return user
 
 
 def _validated(fields: dict[str, Any]) -> dict[str, Any]:
@@ -110,8 +124,8 @@ def _validated(fields: dict[str, Any]) -> dict[str, Any]:
         clean["agent_port"] = validate_port(clean["agent_port"], "agent_port")
     if "ssh_port" in clean:
         clean["ssh_port"] = validate_port(clean["ssh_port"], "ssh_port")
-    if clean.get("ssh_user") and not _SSH_USER_RE.match(clean["ssh_user"]):
-        raise ValidationFailed("ssh_user: not a valid user name.")
+    if "ssh_user" in clean:
+        clean["ssh_user"] = validate_ssh_user(clean["ssh_user"])
     if "labels" in clean:
         clean["labels"] = validate_labels(clean["labels"])
     if "ssh_host_key_fingerprint" in clean:

@@ -2,9 +2,10 @@
 
 Each validator gets a valid sample (which must pass: the refusals below are then about the
 hostile part) and the sample with a trailing newline or carriage return, a NUL, a surrounding
-space, or one letter swapped for a non-ASCII one that case-folds onto ASCII ("ſ" → s, "ı" and
-"İ" → i, the Kelvin sign "K" → k); the bare look-alikes too. `$` with match() lets a trailing
-newline through; IGNORECASE without re.ASCII lets the look-alikes match [a-z].
+space, or one letter swapped for a non-ASCII one that case-folds onto ASCII (long s U+017F,
+dotless i U+0131, dotted capital I U+0130, Kelvin sign U+212A); the bare look-alikes too.
+`$` with match() lets a trailing newline through; IGNORECASE without re.ASCII lets the
+look-alikes match [a-z].
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from registry.clients import validate_registry_url, validate_repository, validat
 from registry.models import validate_image_ref
 from servers import services as server_services
 
-LOOK_ALIKES = ("ſ", "ı", "İ", "\u212a")  # the last is the Kelvin sign
+LOOK_ALIKES = ("\u017f", "\u0131", "\u0130", "\u212a")  # long s, dotless i, dotted I, Kelvin sign
 
 
 def hostile_variants(valid: str) -> list[str]:
@@ -76,14 +77,22 @@ def _workspace_host(username: str) -> str:
 
 CASES = [
     Case("accounts.username_validate", "alice", raises(username_validate, ValidationFailed)),
-    Case("servers.validate_server_name", "host-1", raises(server_services.validate_server_name, ValidationFailed)),
+    Case(
+        "servers.validate_server_name",
+        "host-1",
+        raises(server_services.validate_server_name, ValidationFailed),
+    ),
     Case(
         "servers.validate_address (name)",
         "docker1.example.com",
         raises(server_services.validate_address, ValidationFailed),
-        extra=("\u212aube.example.com", "ſerver", "fe80::1%eth0", "::1%ſ"),
+        extra=("\u212aube.example.com", "\u017ferver", "fe80::1%eth0", "::1%\u017f"),
     ),
-    Case("servers.validate_address (IP)", "192.0.2.10", raises(server_services.validate_address, ValidationFailed)),
+    Case(
+        "servers.validate_address (IP)",
+        "192.0.2.10",
+        raises(server_services.validate_address, ValidationFailed),
+    ),
     Case(
         "servers.validate_labels (key)",
         "zone",
@@ -97,12 +106,20 @@ CASES = [
     Case("servers.validate_ssh_user", "deploy", raises(server_services.validate_ssh_user, ValidationFailed)),
     Case("registry.validate_repository", "team/ide", raises(validate_repository, ValidationFailed)),
     Case("registry.validate_tag", "v1.0", raises(validate_tag, ValidationFailed)),
-    Case("registry.validate_image_ref", "registry:5000/team/ide:1.0", raises(validate_image_ref, ValidationError)),
+    Case(
+        "registry.validate_image_ref",
+        "registry:5000/team/ide:1.0",
+        raises(validate_image_ref, ValidationError),
+    ),
     Case(
         "registry.validate_registry_url",
         "https://registry.example.com",
         raises(lambda url: validate_registry_url(url, allow_local=True), ValidationFailed),
-        extra=("https://ſ.example.com", "https://registry.example.com\t", "https://\nregistry.example.com"),
+        extra=(
+            "https://\u017f.example.com",
+            "https://registry.example.com\t",
+            "https://\nregistry.example.com",
+        ),
     ),
     Case(
         "builds.Project.name",
@@ -111,7 +128,9 @@ CASES = [
     ),
     Case("builds.validate_upload_filename", "disk.qcow2", raises(validate_upload_filename, ValidationFailed)),
     Case("containers.folders.folder_path", "alice", raises(folder_path, ValidationFailed)),
-    Case("containers.nginx.validate_route_name", "alice", raises(nginx.validate_route_name, ValidationFailed)),
+    Case(
+        "containers.nginx.validate_route_name", "alice", raises(nginx.validate_route_name, ValidationFailed)
+    ),
     Case(
         "containers.nginx.Upstream (name)",
         "ws-host.internal",
@@ -129,11 +148,17 @@ CASES = [
         extra=tuple(_workspace_host(letter + "lice") for letter in LOOK_ALIKES),
     ),
     Case("agent.container_name", "ws-alice", raises(lambda name: container_name(AGENT, name), BadRequest)),
-    Case("agent.validate_spec (image)", "registry:5000/team/ide:1.0", raises(lambda v: _spec(image=v), BadRequest)),
+    Case(
+        "agent.validate_spec (image)",
+        "registry:5000/team/ide:1.0",
+        raises(lambda v: _spec(image=v), BadRequest),
+    ),
     Case("agent.validate_spec (env key)", "HOME_DIR", raises(lambda v: _spec(env={v: "1"}), BadRequest)),
     Case("agent.validate_spec (label key)", "team", raises(lambda v: _spec(labels={v: "1"}), BadRequest)),
     Case("agent.validate_spec (port key)", "8080", raises(lambda v: _spec(ports={v: 20001}), BadRequest)),
-    Case("agent.images.validate_reference", "team/ide:1.0", raises(agent_images.validate_reference, BadRequest)),
+    Case(
+        "agent.images.validate_reference", "team/ide:1.0", raises(agent_images.validate_reference, BadRequest)
+    ),
     Case(
         "agent.images (image id)",
         "sha256:" + "a" * 64,

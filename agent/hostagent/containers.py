@@ -22,7 +22,7 @@ from .errors import BadRequest, Conflict, NotFound, PortInUse
 from .policy import ContainerSpec, build_create_kwargs, validate_spec
 
 log = logging.getLogger("hostagent.containers")
-_IDENT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_IDENT_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}", re.ASCII)  # always fullmatch
 
 
 # --- reads ------------------------------------------------------------------------------------
@@ -43,7 +43,7 @@ def container_counts(*, config: AgentConfig) -> dict[str, int]:
 
 def container_get(*, config: AgentConfig, ident: str) -> Container:
     """A managed container by id, name or platform name (`<prefix>-` may be left out); else 404."""
-    if not _IDENT_RE.match(ident):
+    if not isinstance(ident, str) or not _IDENT_RE.fullmatch(ident):
         raise NotFound(f"No managed container {ident!r}.")
     client = get_client(config)
     candidates = [ident]

@@ -24,11 +24,11 @@ from .errors import BadRequest, Conflict, DockerFailed, NotFound
 from .policy import IMAGE_RE
 
 log = logging.getLogger("hostagent.images")
-_IMAGE_ID_RE = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
+_IMAGE_ID_RE = re.compile(r"(?:sha256:)?[0-9a-f]{12,64}", re.ASCII)  # always fullmatch
 
 
 def validate_reference(value: Any, *, what: str = "image") -> str:
-    if not isinstance(value, str) or len(value) > 255 or not IMAGE_RE.match(value):
+    if not isinstance(value, str) or len(value) > 255 or not IMAGE_RE.fullmatch(value):
         raise BadRequest(
             f"{what}: {value!r} is not a Docker image reference such as registry:5000/team/ide:1.0."
         )
@@ -36,7 +36,7 @@ def validate_reference(value: Any, *, what: str = "image") -> str:
 
 
 def _validate_ident(ident: str) -> str:
-    if _IMAGE_ID_RE.match(ident) or (len(ident) <= 255 and IMAGE_RE.match(ident)):
+    if _IMAGE_ID_RE.fullmatch(ident) or (len(ident) <= 255 and IMAGE_RE.fullmatch(ident)):
         return ident
     raise NotFound(f"No image {ident!r}.")
 

@@ -24,15 +24,17 @@ from docker.types import DeviceRequest
 from .config import MIN_MEMORY_BYTES, AgentConfig, parse_size
 from .errors import BadRequest
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+# Always fullmatch, ASCII only: `$` lets a trailing newline through and `\w` matches any letter.
+NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path.
 IMAGE_RE = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+    r"(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
+    re.ASCII,
 )
-ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-LABEL_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-PORT_KEY_RE = re.compile(r"^[1-9][0-9]{0,4}$")
+ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}", re.ASCII)
+LABEL_KEY_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}", re.ASCII)
+PORT_KEY_RE = re.compile(r"[1-9][0-9]{0,4}", re.ASCII)
 MAX_PORTS = 32
 MIN_HOST_PORT = 1024  # below are privileged ports, never a workspace's
 
@@ -104,7 +106,7 @@ class ContainerSpec:
 
 def container_name(config: AgentConfig, name: str) -> str:
     """The Docker name of a platform container: `<prefix>-<name>` (prefix added once)."""
-    if not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise BadRequest(
             f"name: {name!r} must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
         )
@@ -146,14 +148,14 @@ def validate_spec(
     if not isinstance(name, str):
         raise BadRequest("name: required, a string.")
     image = request.get("image")
-    if not isinstance(image, str) or not IMAGE_RE.match(image) or len(image) > 255:
+    if not isinstance(image, str) or not IMAGE_RE.fullmatch(image) or len(image) > 255:
         raise BadRequest("image: required, a Docker image reference such as registry:5000/team/ide:1.0.")
 
     env = request.get("env") or {}
     if not isinstance(env, dict):
         raise BadRequest("env: must be an object of names to strings.")
     for key, value in env.items():
-        if not ENV_KEY_RE.match(str(key)):
+        if not ENV_KEY_RE.fullmatch(str(key)):
             raise BadRequest(f"env: {key!r} is not a valid variable name.")
         if not isinstance(value, str | int | float) or isinstance(value, bool) or "\x00" in str(value):
             raise BadRequest(f"env: the value of {key} must be a string.")
@@ -200,7 +202,7 @@ def validate_spec(
     prefixed: dict[str, str] = {}
     for key, value in labels.items():
         bare = key[len(config.label_prefix) + 1 :] if key.startswith(f"{config.label_prefix}.") else key
-        if not LABEL_KEY_RE.match(bare):
+        if not LABEL_KEY_RE.fullmatch(bare):
             raise BadRequest(f"labels: {key!r} is not a valid label name (a-z, 0-9, '.', '_', '-').")
         if bare in ("managed", "spec"):
             raise BadRequest(f"labels: {key!r} is set by the agent.")
@@ -248,7 +250,7 @@ def _validate_ports(raw: Any) -> tuple[tuple[int, ...], dict[int, int]]:
     mapping: dict[int, int] = {}
     for key, host in raw.items():
         # JSON keys are strings; a Python caller may pass ints.
-        port = int(key) if isinstance(key, str) and PORT_KEY_RE.match(key) else key
+        port = int(key) if isinstance(key, str) and PORT_KEY_RE.fullmatch(key) else key
         if not _is_port(port, 1):
             raise BadRequest(f"ports: {key!r} is not a container port number (1-65535).")
         if port in mapping:

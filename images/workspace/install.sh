@@ -96,18 +96,26 @@ node --version
 npm --version
 
 log "code-server $CODE_SERVER_VERSION (builds native modules: several minutes)"
-# --unsafe-perm: lifecycle scripts run as root here (npm would switch to the owner of the cwd).
-# npm_config_nodedir: node-gyp uses the headers above instead of downloading them.
+# npm_config_nodedir: node-gyp uses the headers above instead of downloading them (npm itself warns
+# "Unknown env config nodedir"; node-gyp reads it all the same). No --unsafe-perm: npm >= 7 ignores
+# it and runs install scripts as the owner of the working directory, which is root's here (cd /).
+# npm 11.19 also warns that code-server's and argon2's install scripts are "not yet covered by
+# allowScripts": they run all the same. No --allow-scripts on purpose: code-server's postinstall
+# runs a project-scoped `npm install` in lib/vscode, where that option is an error.
+cd /
 npm_config_nodedir=/usr/local npm_config_registry="$NPM_REGISTRY/" npm_config_update_notifier=false \
   npm_config_fund=false npm_config_audit=false \
-  npm install --global --unsafe-perm --no-progress "code-server@$CODE_SERVER_VERSION"
-code-server --version
+  npm install --global --no-progress "code-server@$CODE_SERVER_VERSION"
+# Its first run writes ~/.config/code-server/config.yaml (root's, removed below) and says so on stdout.
+code_server_version=$(code-server --version | grep -m1 ' with Code ')
+echo "$code_server_version"
 
 log "JupyterLab in $JUPYTER_VENV (pinned by requirements.txt)"
 rm -rf "$JUPYTER_VENV"
 python3 -m venv "$JUPYTER_VENV"
 "$JUPYTER_VENV/bin/pip" install --no-cache-dir --disable-pip-version-check -q -r "$here/requirements.txt"
-"$JUPYTER_VENV/bin/jupyter" lab --version
+jupyterlab_version=$("$JUPYTER_VENV/bin/jupyter" lab --version)
+echo "$jupyterlab_version"
 
 log "user $WORKSPACE_USER_NAME ($WORKSPACE_UID:$WORKSPACE_GID), /workspace, configuration, start script"
 getent group "$WORKSPACE_GID" >/dev/null || groupadd --gid "$WORKSPACE_GID" "$WORKSPACE_USER_NAME"
@@ -120,15 +128,24 @@ install -d -o "$WORKSPACE_UID" -g "$WORKSPACE_GID" -m 0755 /workspace "/home/$WO
 chown -R "$WORKSPACE_UID:$WORKSPACE_GID" "$JUPYTER_VENV"
 install -d -m 0755 /etc/jupyter
 install -m 0644 "$here/jupyter_server_config.py" /etc/jupyter/jupyter_server_config.py
+# JupyterLab's "get notified about official Jupyter news?" prompt: the server fetches no news
+# (LabApp.news_url = None), so the question would only be noise.
+install -d -m 0755 /etc/jupyter/labconfig
+echo '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}' \
+  >/etc/jupyter/labconfig/page_config.json
 install -m 0755 "$here/workspace-start" /usr/local/bin/workspace-start
 
 log "removing build-only packages and caches"
+# The downloads are over (and the CA file goes with /tmp below).
+unset PIP_CERT npm_config_cafile SSL_CERT_FILE NODE_EXTRA_CA_CERTS
 apt-get purge -y -qq --auto-remove "${BUILD_PACKAGES[@]}" >/dev/null
 rm -rf /usr/local/include/node
-# npm's cache and node-gyp's build trees are not needed at run time.
-rm -rf /root/.npm /root/.cache /root/.node-gyp /tmp/* /var/tmp/*
+# npm's cache, node-gyp's object files, and what `code-server --version` wrote for root.
+rm -rf /root/.npm /root/.cache /root/.node-gyp /root/.config /root/.local /tmp/* /var/tmp/*
 find /usr/local/lib/node_modules -type d -name obj.target -prune -exec rm -rf {} +
 find /usr/local/lib/node_modules -type d -path '*/build/Release/.deps' -prune -exec rm -rf {} +
+# Prebuilt native modules for other systems (node-gyp-build loads prebuilds/linux-x64 here).
+find /usr/local/lib/node_modules -type d -path '*/prebuilds/*' -prune ! -name 'linux-x64*' -exec rm -rf {} +
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt/* /var/log/dpkg.log
 # Whatever the base shipped before the excludes above existed.
@@ -137,4 +154,4 @@ find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
 rm -rf /usr/share/man/* /usr/share/info/* /usr/share/lintian/*
 find /usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
 
-log "done: $(node --version), code-server $(code-server --version | head -n1), JupyterLab $("$JUPYTER_VENV/bin/jupyter" lab --version)"
+log "done: Node $(node --version), code-server $code_server_version, JupyterLab $jupyterlab_version"

@@ -31,7 +31,7 @@ class RegistryOutput(serializers.ModelSerializer):
 
 
 class RegistryInput(serializers.Serializer):
-    name = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", max_length=64)
+    name = serializers.RegexField(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z", max_length=64)
     url = serializers.CharField(max_length=255)
     username = serializers.CharField(max_length=255, required=False, allow_blank=True)
     password = serializers.CharField(required=False, allow_blank=True, write_only=True, trim_whitespace=False)

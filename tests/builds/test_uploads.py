@@ -115,6 +115,15 @@ def test_a_gap_is_refused_with_the_expected_offset(qvp_user):
     assert "expected at most 50000" in response.json()["message"]
 
 
+def test_a_negative_offset_is_a_bad_request_not_a_conflict(qvp_user, upload_root):
+    client = client_for(qvp_user)
+    upload = start(client, b"x" * 1000)
+    response = put_chunk(client, upload["id"], -5, b"x" * 10)
+    assert response.status_code == 400
+    assert response.json()["message"] == "offset: must not be negative (got -5)."
+    assert GuestUpload.objects.get(pk=upload["id"]).received == 0
+
+
 def test_wrong_checksum_is_refused_and_the_upload_can_be_repaired(qvp_user):
     client = client_for(qvp_user)
     data = os.urandom(120_000)
