@@ -55,17 +55,16 @@ def via_agent(agent: AgentProcess, name: str, image: str) -> float:
     return time.perf_counter() - started
 
 
-def via_docker_run(name: str, image: str) -> float:
+def via_docker_run(name: str, image: str, ports: tuple[int, ...] = (8080,)) -> float:
+    """`docker run` of the image until every one of its app `ports` answers HTTP: the floor."""
     started = time.perf_counter()
-    subprocess.run(
-        ["docker", "run", "-d", "--name", name, "-p", "127.0.0.1::8080", image],
-        check=True,
-        capture_output=True,
-    )
-    port = subprocess.run(
-        ["docker", "port", name, "8080/tcp"], check=True, capture_output=True, text=True
-    ).stdout.split(":")[-1]
-    wait_http(int(port))
+    publish = [arg for port in ports for arg in ("-p", f"127.0.0.1::{port}")]
+    subprocess.run(["docker", "run", "-d", "--name", name, *publish, image], check=True, capture_output=True)
+    for port in ports:
+        host_port = subprocess.run(
+            ["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True, text=True
+        ).stdout.split(":")[-1]
+        wait_http(int(host_port), timeout=180)
     return time.perf_counter() - started
 
 

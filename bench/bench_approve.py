@@ -2,12 +2,12 @@
 
 For each N (default 1, 10, 30) N pending users are approved at once through the
 HTTP API (behind a real nginx); the clock runs from the approval call until every
-`<username>--vscode.localhost` answers 200 through nginx with the owner's edge cookie
-(the handshake is done once, right after the approval). The whole platform runs for
+`<username>--vscode.localhost` and `--jupyter.localhost` answer 200 through nginx
+with the owner's edge cookies (each handshake right after the approval). The whole platform runs for
 real: MariaDB, Redis, a Celery worker consuming default/provisioning, gunicorn serving
 Django, a host agent, nginx. In the
-same run the floor is measured: N concurrent `docker run -p 127.0.0.1::8080` of
-the same image until their ports answer. Prints per-user latency (median, max),
+same run the floor is measured: N concurrent `docker run` of the same image until
+both its ports (8080, 8888) answer. Prints per-user latency (median, max),
 the batch wall time, and the approval/floor ratios. Everything is created with
 unique names in a database of its own, and removed at the end.
 
@@ -220,10 +220,13 @@ def main() -> None:
                     headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
                 )  # fmt: skip
                 answer.raise_for_status()
-                host = f"{user.username}--vscode.localhost:{edge_port}"
                 try:
-                    cookie = edge_handshake(edge, host, tokens[user.pk])
-                    wait_ok(f"{edge}/", cookies={settings.EDGE_COOKIE_NAME: cookie}, host=host)
+                    for app in ("vscode", "jupyter"):  # both apps answer through the edge
+                        host = f"{user.username}--{app}.localhost:{edge_port}"
+                        cookie = edge_handshake(edge, host, tokens[user.pk])
+                        wait_ok(
+                            f"{edge}/", cookies={settings.EDGE_COOKIE_NAME: cookie}, host=host, timeout=240
+                        )
                 except (TimeoutError, AssertionError):
                     failed.append(user.username)
                 return time.perf_counter() - started
@@ -237,7 +240,9 @@ def main() -> None:
             started = time.perf_counter()
             try:
                 with ThreadPoolExecutor(max_workers=count) as pool:
-                    floor = list(pool.map(lambda name: via_docker_run(name, options.image), names))
+                    floor = list(
+                        pool.map(lambda name: via_docker_run(name, options.image, (8080, 8888)), names)
+                    )
                 floor_wall = time.perf_counter() - started
             finally:
                 remove(names)

@@ -77,7 +77,8 @@ def workspace_url(username: str, app: str, path: str = "/") -> str:
 
 def host_parse(host: str | None) -> tuple[str, str] | None:
     """(username, app) of a workspace host name (without its port); None for anything else."""
-    if not host or len(host) > 253:
+    # ASCII before lower(): "K" (the Kelvin sign) would fold to "k" and pass as someone's name.
+    if not host or len(host) > 253 or not host.isascii():
         return None
     match = re.fullmatch(host_pattern(), host.lower(), flags=re.ASCII)
     return (match["ws_user"], match["ws_app"]) if match else None

@@ -36,7 +36,12 @@ urlpatterns = [
     path("workspace", workspace_page, name="page-workspace"),
     path("workspace/<str:action>", workspace_action_page, name="page-workspace-action"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # An HTML page, GET only (DRF's OPTIONS would fail in its template renderer).
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]),
+        name="api-docs",
+    ),
     path("api/health", HealthView.as_view(), name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("api/", include("accounts.api.urls")),

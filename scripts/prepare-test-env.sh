@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make this machine ready for the test suite: system packages, MariaDB, Redis,
-# the test database user, dockerd and the locally built test images.
+# the test database user, dockerd, the locally built test images and the real workspace image.
 # Safe to run again; every step checks first. Exits non-zero naming what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,4 +38,7 @@ fi
 # --- Docker Engine --------------------------------------------------------------
 scripts/start-dockerd.sh
 scripts/build-test-images.sh
+# The real VS Code + JupyterLab image (about 3 min on a new machine; nothing when up to date):
+# the browser tests of tests/containers/test_real_workspace.py use it.
+images/workspace/build.sh
 echo "prepare-test-env: ready"

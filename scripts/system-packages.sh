@@ -8,6 +8,7 @@ build=(pkg-config libmariadb-dev gcc)
 test=("${build[@]}" docker.io nginx docker-registry openssh-server busybox-static apache2-utils
       mariadb-client redis-tools iproute2 procps
       chromium fonts-dejavu-core  # browser tests: Playwright drives /usr/bin/chromium
+      debootstrap  # images/workspace/build.sh: the real workspace image's root filesystem
       wrk)  # bench/: the load generator
 
 case "${1:-build}" in

@@ -174,9 +174,7 @@ CASES = [
 
 # containers/edge.py is outside this change: host_parse lower-cases before it matches, and the
 # Kelvin sign lower-cases to an ASCII "k". Reported; strict, so the fix will be noticed.
-KNOWN = {
-    ("containers.edge.host_parse", _workspace_host("\u212a" + "lice")): "edge.host_parse folds K to k",
-}
+KNOWN: dict[tuple[str, str], str] = {}  # (validator, value) → why it still passes: none left
 
 
 def _params() -> list:
@@ -190,10 +188,9 @@ def _params() -> list:
     return params
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+# (Cases whose valid sample would reach Docker are left out: refusing hostile input is theirs.)
+@pytest.mark.parametrize("case", [case for case in CASES if case.check_valid], ids=lambda case: case.name)
 def test_the_valid_sample_passes(case: Case):
-    if not case.check_valid:
-        pytest.skip("the valid sample would reach Docker")
     assert not case.refuses(case.valid), f"{case.name} refuses its valid sample {case.valid!r}"
 
 

@@ -8,12 +8,12 @@
 #      resolve the Dockerfile's other stage) of the Dockerfile's final stage on top of it.
 # The image carries `mgmt.workspace-image=<hash of the recipe files>`; when the image already has
 # the current hash nothing is built (FORCE=1 builds anyway). Needs root, Docker and network access
-# to the Debian mirror, the npm registry and PyPI. About 10 minutes on 2 cores.
+# to the Debian mirror, the npm registry and PyPI. About 3-4 minutes on 2 cores.
 #
 # Environment: WORKSPACE_IMAGE (default mgmt/workspace:latest), DEBIAN_MIRROR (default
 # http://deb.debian.org/debian), CA_BUNDLE (default the host's /etc/ssl/certs/ca-certificates.crt:
 # given to pip/npm in the chroot because outbound TLS may be intercepted; never kept in the image),
-# TMPDIR (where the ~2 GB root is built; default /var/tmp), FORCE.
+# TMPDIR (where the ~1.3 GB root is built; default /var/tmp), FORCE.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -142,7 +142,7 @@ find "$root/dev" -mindepth 1 -delete # debootstrap's device nodes: Docker mounts
 
 step "docker import ($(du -sh "$root" | cut -f1)) and the final stage"
 tar -C "$root" --numeric-owner -cf - . | docker import - "$rootfs_tag" >/dev/null
-if ! grep -q " $work/" /proc/mounts; then rm -rf "$root"; fi # ~2 GB, not needed any more
+if ! grep -q " $work/" /proc/mounts; then rm -rf "$root"; fi # ~1.3 GB, not needed any more
 
 # The Dockerfile's final stage, word for word, on the imported root.
 stage=$(sed -n '/^FROM rootfs AS workspace$/,$p' Dockerfile)

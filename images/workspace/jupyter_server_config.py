@@ -33,7 +33,7 @@ def _base_url(value):
     return f"/{value}/" if value else "/"
 
 
-c.ServerApp.ip = "0.0.0.0"
+c.ServerApp.ip = "0.0.0.0"  # noqa: S104  (the container's port is what the platform publishes)
 c.ServerApp.port = 8888
 c.ServerApp.port_retries = 0  # another port would not be the one the platform publishes
 c.ServerApp.open_browser = False
