@@ -39,7 +39,9 @@ def wait_http(port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
+            # The app answers: a page or its own redirect (as the platform's readiness check counts).
+            answer = requests.get(f"http://127.0.0.1:{port}/", timeout=1, allow_redirects=False)
+            if answer.status_code < 500:
                 return
         except requests.RequestException:
             pass

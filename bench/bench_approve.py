@@ -47,12 +47,16 @@ def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120, host: s
     while time.monotonic() < deadline:
         try:
             answer = requests.get(url, cookies=cookies, headers=headers, timeout=2, allow_redirects=False)
-            if answer.status_code == 200:
+            # The app itself answered: a page, or its own redirect (code-server's to ?folder=,
+            # Jupyter's to /lab), not the edge's to the handshake.
+            if answer.status_code == 200 or (
+                answer.is_redirect and "/edge/authorize" not in answer.headers.get("Location", "")
+            ):
                 return
         except requests.RequestException:
             pass
         time.sleep(0.05)
-    raise TimeoutError(f"{url} never answered 200")
+    raise TimeoutError(f"{url} never answered")
 
 
 def database_create(db_name: str) -> None:
