@@ -19,6 +19,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from mgmt.exceptions import Conflict, NotFound, PermissionDenied, UpstreamUnavailable, ValidationFailed
 
@@ -81,12 +85,82 @@ def validate_registry_url(url: str, *, allow_local: bool | None = None) -> str:
         except socket.gaierror as exc:
             raise ValidationFailed(f"Registry host {parts.hostname} does not resolve.") from exc
         for info in infos:
-            address = ipaddress.ip_address(info[4][0])
-            if address.is_loopback or address.is_link_local or address.is_unspecified or address.is_multicast:
+            if reason := local_address(info[4][0]):
                 raise ValidationFailed(
-                    f"Registry host {parts.hostname} resolves to a local address ({address})."
+                    f"Registry host {parts.hostname} resolves to a local address ({reason})."
                 )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+_UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")
+
+
+def local_address(text: str) -> str | None:
+    """Why `text` is an address of this machine or its local network segment, or None.
+
+    IPv4 inside IPv6 (`::ffff:127.0.0.1`, 6to4) is judged by the IPv4 address it carries;
+    decimal or octal spellings (2130706433, 0177.0.0.1) arrive here already resolved.
+    """
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address.sixtofour or address
+    kinds = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("unspecified", address.is_unspecified),
+        ("multicast", address.is_multicast),
+        ("reserved", address.is_reserved),
+        ("unique local", address.version == 6 and address in _UNIQUE_LOCAL),
+    )
+    return next((f"{kind} {address}" for kind, hit in kinds if hit), None)
+
+
+class _GuardedConnectionMixin:
+    """Resolve, check every address, then connect to a checked one: what was checked is what
+    is reached, so a DNS answer that changes after the save (rebinding) cannot bypass the guard."""
+
+    def _new_conn(self) -> socket.socket:
+        host, port = self._dns_host, self.port  # type: ignore[attr-defined]
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NewConnectionError(self, f"{host} does not resolve: {exc}") from exc  # type: ignore[arg-type]
+        for info in infos:
+            if reason := local_address(info[4][0]):
+                raise NewConnectionError(self, f"{host} resolves to a local address ({reason})")  # type: ignore[arg-type]
+        error: OSError | None = None
+        for family, kind, proto, _, address in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self.timeout)  # type: ignore[attr-defined]
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise NewConnectionError(self, f"{host}: {error}")  # type: ignore[arg-type]
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
 
 @dataclass(frozen=True)
@@ -108,11 +182,16 @@ class RegistryClient:
         password: str = "",
         verify_tls: bool = True,
         name: str = "",
+        allow_local: bool | None = None,
     ) -> None:
         self.base = url.rstrip("/")
         self.name = name or urlsplit(url).netloc
         self._session = requests.Session()
         self._session.verify = verify_tls
+        if not (settings.REGISTRY_ALLOW_LOCAL_TARGETS if allow_local is None else allow_local):
+            # Checked again at every connection, the token realm's too (it may name any host).
+            for scheme in ("http://", "https://"):
+                self._session.mount(scheme, _GuardedAdapter())
         self._credentials = (username, password) if username else None
         self._token: str | None = None
 
