@@ -66,7 +66,7 @@ def via_docker_run(name: str, image: str, ports: tuple[int, ...] = (8080,)) -> f
         host_port = subprocess.run(
             ["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True, text=True
         ).stdout.split(":")[-1]
-        wait_http(int(host_port), timeout=180)
+        wait_http(int(host_port), timeout=300)
     return time.perf_counter() - started
 
 
