@@ -229,10 +229,12 @@ def _container_create(workspace: Workspace, client: AgentClient, attempts: int =
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _upstreams(workspace: Workspace) -> tuple[nginx.Upstream, nginx.Upstream]:
-    return (
-        nginx.Upstream(workspace.upstream_host, workspace.vscode_port),
-        nginx.Upstream(workspace.upstream_host, workspace.jupyter_port),
+def _route_write(workspace: Workspace) -> None:
+    """Point the person's route at the ports the database records (a row; nginx follows)."""
+    nginx.add_user_route(
+        username=workspace.owner.username,
+        vscode=nginx.Upstream(workspace.upstream_host, workspace.vscode_port),
+        jupyter=nginx.Upstream(workspace.upstream_host, workspace.jupyter_port),
     )
 
 
@@ -372,8 +374,7 @@ def workspace_routes_publish(*, workspace_id: int) -> PublishOutcome:
     if workspace.status != WorkspaceStatus.PROVISIONING or workspace.step != ProvisionStep.ROUTES:
         return PublishOutcome.SKIPPED
     try:
-        vscode, jupyter = _upstreams(workspace)
-        nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
+        _route_write(workspace)
     except Exception as exc:
         if not isinstance(exc, ApplicationError):
             logger.exception("Publishing the routes of {} failed unexpectedly", workspace)
@@ -549,8 +550,7 @@ def _ports_refresh(workspace: Workspace, client: AgentClient) -> None:
     old = (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host)
     _ports_record(workspace, client.query_agent_port_info(workspace.container_name))
     if (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host) != old:
-        vscode, jupyter = _upstreams(workspace)
-        nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
+        _route_write(workspace)
 
 
 def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
@@ -599,8 +599,7 @@ def workspace_routes_refresh(*, workspace_id: int) -> None:
     workspace = Workspace.objects.select_related("owner").get(pk=workspace_id)
     if workspace.status not in _OPERABLE or not workspace.vscode_port:
         return
-    vscode, jupyter = _upstreams(workspace)
-    nginx.add_user_route(username=workspace.owner.username, vscode=vscode, jupyter=jupyter)
+    _route_write(workspace)
 
 
 # --- deletion ----------------------------------------------------------------------------

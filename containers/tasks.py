@@ -9,24 +9,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from containers import edge, nginx, services
-
-
-@shared_task
-def routes_apply(
-    username: str, vscode_host: str, vscode_port: int, jupyter_host: str, jupyter_port: int
-) -> str:
-    path = nginx.add_user_route(
-        username=username,
-        vscode=nginx.Upstream(vscode_host, vscode_port),
-        jupyter=nginx.Upstream(jupyter_host, jupyter_port),
-    )
-    return str(path)
-
-
-@shared_task
-def routes_remove(username: str) -> bool:
-    return nginx.remove_user_route(username=username)
+from containers import edge, services
 
 
 # --- provisioning saga -----------------------------------------------------------------
@@ -59,11 +42,6 @@ def workspace_ready_task(workspace_id: int) -> bool:
 @shared_task
 def workspace_provision_undo_task(workspace_id: int) -> None:
     services.workspace_provision_undo(workspace_id=workspace_id)
-
-
-@shared_task
-def routes_workspace_refresh(workspace_id: int) -> None:
-    services.workspace_routes_refresh(workspace_id=workspace_id)
 
 
 # --- deletion ----------------------------------------------------------------------------
