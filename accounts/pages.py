@@ -40,7 +40,8 @@ def register_page(request: HttpRequest) -> HttpResponse:
             services.user_register(password=request.POST.get("password", ""), **values)
         except ApplicationError as exc:
             return render(request, "pages/register.html", {"error": exc.message, **values}, status=400)
-        messages.success(request, "Signed up. You can log in once an operator has approved your account.")
+        # The same answer whether or not the email had an account (its owner is told by mail).
+        messages.success(request, services.SIGN_UP_MESSAGE)
         return redirect("page-login")
     return render(request, "pages/register.html", values)
 

@@ -15,9 +15,11 @@ from typing import Any
 from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import authenticate, password_validation, user_logged_in
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -100,27 +102,93 @@ def _login_refusal(user: User) -> str | None:
 # --- sign-up, login, sessions ------------------------------------------------------
 
 
-def user_register(*, email: str, username: str, password: str) -> User:
-    """A self sign-up: a regular account waiting for approval."""
+SIGN_UP_MESSAGE = (
+    "Signed up; an operator will review your sign-up. If this email had an account already, "
+    "its owner has been told by mail instead."
+)
+
+
+def user_register(*, email: str, username: str, password: str) -> User | None:
+    """A self sign-up: a regular account waiting for approval.
+
+    Whether the email has an account already is nobody's business but its owner's
+    (issue #14 D8): the caller answers the same either way, no second account is made, the
+    password is hashed all the same (no timing difference), and the owner is told by mail.
+    Returns the new account, or None when the email had one. A taken username is still
+    refused: usernames are public handles, and the person must choose another.
+    """
     email = _email_normalize(email)
     username_validate(username)
-    _email_unique(email)
+    _username_unique(username)
+    _password_check(password, user=User(email=email, username=username))
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    email=email,
+                    username=username,
+                    password=password,
+                    user_type=UserType.REGULAR,
+                    status=UserStatus.PENDING,
+                    is_approved=False,
+                )
+                audit_log_record(
+                    action="auth.register", target=user, details={"email": email, "username": username}
+                )
+            return user
+        except IntegrityError:
+            # A sign-up that ran at the same moment took the username or the email.
+            _username_unique(username)
+            existing = User.objects.filter(email__iexact=email).first()
+            if existing is None:
+                raise
+    _register_existing_email(existing=existing, username=username, password=password)
+    return None
+
+
+def _username_unique(username: str) -> None:
     if User.objects.filter(username=username).exists():
         raise ValidationFailed(
             "username: this username is taken.", details={"username": ["This username is taken."]}
         )
-    _password_check(password, user=User(email=email, username=username))
+
+
+def _register_existing_email(*, existing: User, username: str, password: str) -> None:
+    make_password(password)  # the work a new account costs, so the answer takes as long
     with transaction.atomic():
-        user = User.objects.create_user(
-            email=email,
-            username=username,
-            password=password,
-            user_type=UserType.REGULAR,
-            status=UserStatus.PENDING,
-            is_approved=False,
+        audit_log_record(
+            action="auth.register_existing_email",
+            target=existing,
+            details={"username": username},
+            level=LogLevel.WARNING,
         )
-        audit_log_record(action="auth.register", target=user, details={"email": email, "username": username})
-    return user
+        transaction.on_commit(lambda: _enqueue_signup_attempt_notice(existing.pk))
+
+
+def _enqueue_signup_attempt_notice(user_id: int) -> None:
+    from .tasks import user_signup_attempt_notify_task
+
+    user_signup_attempt_notify_task.delay(user_id)
+
+
+SIGNUP_ATTEMPT_SUBJECT = "Someone tried to sign up with your address"
+
+
+def user_signup_attempt_notify(*, user_id: int) -> bool:
+    """Tell the owner of an address that someone tried to sign up with it. False: no such account."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return False
+    body = (
+        f"Hello {user.username},\n\n"
+        f"someone tried to sign up at {settings.PLATFORM_URL} with this email address, which "
+        "already has an account there. No new account was made, and yours is unchanged.\n\n"
+        "If it was you: log in with your existing account (your username is above). "
+        "If it was not, you can ignore this message.\n"
+    )
+    send_mail(SIGNUP_ATTEMPT_SUBJECT, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    return True
 
 
 def session_create(

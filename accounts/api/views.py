@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.cookies import session_cookie_clear, session_cookie_set
 from accounts.filters import UserFilter
-from accounts.models import User, UserSession
+from accounts.models import User, UserSession, UserStatus
 from accounts.permissions import RequirePermission
 from mgmt.api.renderers import APIResponse
 from mgmt.api.viewsets import ScopedGenericViewSet
@@ -41,10 +41,14 @@ class RegisterView(APIView):
     def post(self, request: Request) -> APIResponse:
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.user_register(**data.validated_data)
-        return APIResponse(
-            UserOutput(user).data, status=201, message="Registered; an operator will review your sign-up."
-        )
+        services.user_register(**data.validated_data)
+        # The same answer whether or not the email had an account (its owner is told by mail).
+        body = {
+            "username": data.validated_data["username"],
+            "email": data.validated_data["email"].strip().lower(),
+            "status": UserStatus.PENDING,
+        }
+        return APIResponse(body, status=201, message=services.SIGN_UP_MESSAGE)
 
 
 class LoginView(APIView):
