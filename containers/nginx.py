@@ -150,6 +150,8 @@ def _edge_context() -> dict[str, object]:
         _check("NGINX_RESOLVER", _RESOLVER_RE, resolver)
     return {
         "platform_url": platform_url,
+        # Workspace hosts share the platform's scheme and port.
+        "platform_port": f":{platform.port}" if platform.port else "",
         "secure": platform.scheme == "https",
         "host_regex": edge.host_pattern(),
         "cookie_name": re.escape(settings.EDGE_COOKIE_NAME),
@@ -170,9 +172,25 @@ def render_platform_config(
     server_name: str = "_",
     max_body_size: str = "64m",
     cache_dir: str = "/var/cache/nginx/mgmt-edge",
+    tls_cert: str = "",
+    tls_key: str = "",
+    http_redirect: str = "",
 ) -> str:
-    """The edge: the platform's server block and the workspace hosts' one, from validated values."""
+    """The edge: the platform's server block and the workspace hosts' one, from validated values.
+
+    With `tls_cert` and `tls_key` both servers speak HTTPS on `listen` (one certificate for the
+    platform's name and the wildcard `*.WORKSPACE_DOMAIN`).
+    """
     _check("listen", _LISTEN_RE, listen)
+    if bool(tls_cert) != bool(tls_key):
+        raise ValidationFailed("TLS needs both a certificate and its key.")
+    for name, value in (("tls_cert", tls_cert), ("tls_key", tls_key)):
+        if value:
+            _check(name, _PATH_RE, value)
+    if http_redirect:
+        if not tls_cert:
+            raise ValidationFailed("A redirect to HTTPS needs TLS (a certificate and its key).")
+        _check("http_redirect", _LISTEN_RE, http_redirect)
     _check("backend", _BACKEND_RE, backend)
     _check("server_name", _SERVER_NAME_RE, server_name)
     _check("max_body_size", _SIZE_RE, max_body_size)
@@ -185,6 +203,9 @@ def render_platform_config(
             "server_name": server_name,
             "max_body_size": max_body_size,
             "cache_dir": cache_dir,
+            "tls_cert": tls_cert,
+            "tls_key": tls_key,
+            "http_redirect": http_redirect,
             **_edge_context(),
         },
     )

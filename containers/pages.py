@@ -36,6 +36,9 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         "workspace": workspace,
         "busy": busy,
         "links": selectors.workspace_links(workspace=workspace) if workspace else None,
+        "progress": selectors.workspace_progress(workspace=workspace)
+        if workspace is not None and workspace.status == WorkspaceStatus.PROVISIONING
+        else None,
         "operable": workspace is not None
         and workspace.status in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STARTING, WorkspaceStatus.STOPPED),
     }

@@ -34,6 +34,26 @@ def workspace_links(*, workspace: Workspace) -> dict[str, str]:
     return {app: edge.workspace_url(workspace.owner.username, app) for app in edge.APPS}
 
 
+# The saga's steps as the owner sees them while a workspace is being made (Workspace.step).
+_PROGRESS_STEPS = (
+    ("folder", "Workspace folder"),
+    ("container", "Container"),
+    ("ports", "Host ports"),
+    ("routes", "Routes at the edge"),
+    ("ready", "VS Code and Jupyter answer"),
+)
+
+
+def workspace_progress(*, workspace: Workspace) -> list[dict[str, str]]:
+    """Each provisioning step with `done`, `current` or `todo`, for the owner's page."""
+    keys = [key for key, _ in _PROGRESS_STEPS]
+    current = keys.index(workspace.step) if workspace.step in keys else -1
+    return [
+        {"label": label, "state": "done" if i < current else "current" if i == current else "todo"}
+        for i, (_, label) in enumerate(_PROGRESS_STEPS)
+    ]
+
+
 def workspace_live_state(*, workspace: Workspace) -> dict[str, Any]:
     """What the agent says about the container right now; never raises for an unreachable host."""
     if not workspace.server_id or not workspace.container_name:

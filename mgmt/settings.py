@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "servers.traffic.TrafficMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, the API browser's) from gunicorn itself, in every mode.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -147,6 +149,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
         }
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": DB_COLLATION}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default runs web, worker and beat as separate processes on one file: WAL lets
+    # readers go on while one writes, and writers wait for the lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60 if PRODUCTION else 0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -154,7 +166,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- cache, Celery ----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
-if CACHE_URL:
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    # e.g. filecache:///…: one cache that web, worker and beat share without a server (`make run`).
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+elif CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
@@ -169,9 +184,11 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Redis in production. On one machine without Redis (`make run`), kombu's filesystem transport
+# carries tasks between the processes through a directory; with no broker at all, tasks run eagerly.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -180,7 +197,17 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"socket_connect_timeout": 2}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(env.str("CELERY_BROKER_DIR", default=str(BASE_DIR / "var" / "celery")))
+    (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,  # seconds between looks at the folder: the saga's hops wait on it
+    }
 # Queues by kind of work. Routes are database rows nginx reads, so nothing must run on the
 # nginx host.
 CELERY_TASK_ROUTES = {
@@ -242,6 +269,20 @@ AXES_VERBOSE = False
 
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+if PRODUCTION:
+    # nginx ends TLS and sets X-Forwarded-Proto itself (one trusted hop; gunicorn listens only
+    # where nginx reaches it), so Django knows which requests came in over HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PLATFORM_SECURE)
+    # nginx's own questions (edge verify) and health probes come over plain HTTP on loopback.
+    SECURE_REDIRECT_EXEMPT = [r"^edge/verify$", r"^api/health$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PLATFORM_SECURE else 0)
+    # Workspace hosts are subdomains served on the same scheme: HSTS covers them as well.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preload lists are a commitment an operator makes for the whole domain, not a default.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -295,6 +336,13 @@ SPECTACULAR_SETTINGS = {
         "WorkspaceStatusEnum": "containers.models.WorkspaceStatus",
         "ReconcileRunStatusEnum": "maintenance.models.RunStatus",
     },
+    # 3.1: JSON Schema as it is (null as a type, `propertyNames` for the keys of label maps).
+    "OAS_VERSION": "3.1.0",
+    # The envelope and the shared error answers, once for every operation (docs/api.md).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mgmt.api.schema.envelope_postprocessing_hook",
+    ],
 }
 
 # --- i18n, static -----------------------------------------------------------
@@ -304,6 +352,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Development serves straight from the apps; production from STATIC_ROOT after `collectstatic`.
+WHITENOISE_USE_FINDERS = DEBUG
 
 # --- logging (loguru is the one sink; see mgmt/logging.py) ------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()

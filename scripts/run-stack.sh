@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# `make run`: the platform on one machine. Always: migrations, an admin, the Django server on
-# 127.0.0.1:8000 (SQLite + eager Celery unless DATABASE_URL/REDIS_URL say otherwise).
-# Where Docker and nginx exist, also: the workspace image, a local agent registered as the
-# server "local", and nginx on 127.0.0.1:$EDGE_PORT in front of it all: the platform on
-# http://localhost:$EDGE_PORT and each workspace app on http://<username>--<app>.localhost:$EDGE_PORT
-# (browsers resolve *.localhost by themselves). What is missing is named, with how to get it.
+# `make run`: the platform's real topology on one machine. The Procfile's processes (web, Celery
+# worker, beat, agent, nginx: the commands the systemd units of deploy/ start too) run under
+# honcho, which ends them all on Ctrl-C.
+#
+# With nothing set it needs no server: SQLite, a file cache, and kombu's filesystem transport as
+# the Celery broker. DATABASE_URL and REDIS_URL switch the same processes to MySQL and Redis.
+# Where Docker and nginx exist: the workspace image, a local agent registered as the server
+# "local", and nginx on http://localhost:$EDGE_PORT (each workspace app on
+# http://<username>--<app>.localhost:$EDGE_PORT; browsers resolve *.localhost by themselves).
+# What is missing is named, with how to get it. Every setting is recorded in var/stack.env,
+# which manage.py in another shell reads too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -17,6 +22,15 @@ export WORKDIR_DEPLOY=${WORKDIR_DEPLOY:-$VAR/workspaces}
 export WORKDIR_TEMPLATE=${WORKDIR_TEMPLATE:-$VAR/template}
 export PLATFORM_URL=${PLATFORM_URL:-http://localhost:$EDGE_PORT}
 export WORKSPACE_DOMAIN=${WORKSPACE_DOMAIN:-localhost}
+# The processes' own settings (read by deploy/bin/mgmt and the gunicorn configs).
+export WEB_BIND=127.0.0.1:$APP_PORT WEB_WORKERS=${WEB_WORKERS:-2}
+export CELERY_CONCURRENCY=${CELERY_CONCURRENCY:-4}
+export AGENT_PORT=$AGENT_PORT_LOCAL AGENT_BIND=127.0.0.1 AGENT_WORKSPACE_ROOT=$WORKDIR_DEPLOY
+if [ -z "${REDIS_URL:-}" ]; then
+  export CELERY_BROKER_URL=${CELERY_BROKER_URL:-filesystem://localhost//}
+  export CELERY_BROKER_DIR=${CELERY_BROKER_DIR:-$VAR/celery}
+  export CACHE_URL=${CACHE_URL:-filecache://$VAR/cache}
+fi
 mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log"
 missing=()
 # Workspaces get the real VS Code + JupyterLab image once it is built, the stand-in until then.
@@ -28,22 +42,23 @@ if [ -z "${WORKSPACE_DEFAULT_IMAGE:-}" ] && command -v docker >/dev/null; then
     missing+=("the real VS Code + JupyterLab image: make workspace-image (about 10 min; until then the stand-in)")
   fi
 fi
-# Read by mgmt/settings.py, so manage.py in another shell (approve_user …) uses the same values.
+# Every setting given: each variable mgmt/settings.py reads, and the processes' own.
+names=$(grep -ohE 'env\.[a-z_]+\("[A-Z][A-Z0-9_]*"|_platform_var\("[A-Z][A-Z0-9_]*"' mgmt/settings.py \
+        | grep -oE '"[A-Z0-9_]+"' | tr -d '"' | sort -u)
+umask 077  # it may hold secrets (AGENT_SECRET, SECRET_KEY, database passwords)
 {
-  for name in PLATFORM_URL WORKSPACE_DOMAIN WORKDIR_DEPLOY WORKDIR_TEMPLATE WORKSPACE_DEFAULT_IMAGE \
-              DATABASE_URL REDIS_URL; do
+  for name in $names AGENT_SECRET AGENT_PORT AGENT_BIND AGENT_WORKSPACE_ROOT WEB_BIND WEB_WORKERS \
+              CELERY_CONCURRENCY CELERY_BROKER_DIR; do
     [ -n "${!name:-}" ] && printf '%s=%s\n' "$name" "${!name}"
   done
 } >"$VAR/stack.env"
+umask 022
 [ -e "$WORKDIR_TEMPLATE/README.txt" ] || echo "Your workspace folder (copied from $WORKDIR_TEMPLATE)." > "$WORKDIR_TEMPLATE/README.txt"
-
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT INT TERM
 
 $BIN/python manage.py migrate --noinput || exit 1
 $BIN/python manage.py ensure_admin || exit 1
 
+processes=(web worker beat)
 # --- Docker: image + agent -----------------------------------------------------------------
 if ! command -v docker >/dev/null; then
   missing+=("Docker: apt-get install docker.io (then scripts/start-dockerd.sh) — no workspaces without it")
@@ -53,12 +68,7 @@ else
   if ! scripts/build-test-images.sh; then
     missing+=("the workspace image: apt-get install busybox-static, then make images")
   fi
-  (cd agent && AGENT_PORT=$AGENT_PORT_LOCAL AGENT_BIND=127.0.0.1 AGENT_WORKSPACE_ROOT=$WORKDIR_DEPLOY \
-     exec ../$BIN/gunicorn -c gunicorn.conf.py hostagent.wsgi) >"$VAR/log/agent.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$AGENT_PORT_LOCAL/health" >/dev/null && break; sleep 0.2; done
-  $BIN/python manage.py register_local_agent --port "$AGENT_PORT_LOCAL" \
-    || missing+=("the local agent did not come up: see var/log/agent.log")
+  processes+=(agent)
 fi
 
 # --- nginx in front -------------------------------------------------------------------------
@@ -67,18 +77,23 @@ if [ -z "$NGINX" ]; then
   missing+=("nginx: apt-get install nginx — without it no workspace is reachable")
 else
   $BIN/python manage.py render_nginx_config --standalone "$VAR/nginx" \
-    --listen "127.0.0.1:$EDGE_PORT" --backend "127.0.0.1:$APP_PORT" >/dev/null || exit 1
-  conf=$VAR/nginx/nginx.conf
-  "$NGINX" -p "$VAR/nginx" -c "$conf" -g "daemon off;" >"$VAR/log/nginx.log" 2>&1 &
-  pids+=($!)
+    --listen "127.0.0.1:$EDGE_PORT" --backend "$WEB_BIND" >/dev/null || exit 1
+  processes+=(nginx)
+fi
+
+# Once the agent answers, register it as the server "local" (honcho runs no one-shot steps).
+if [[ " ${processes[*]} " == *" agent "* ]]; then
+  (
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$AGENT_PORT_LOCAL/health" >/dev/null && break; sleep 0.2; done
+    $BIN/python manage.py register_local_agent --port "$AGENT_PORT_LOCAL" \
+      || echo "!! the local agent did not come up: see the agent's lines above"
+  ) &
 fi
 
 echo
-echo "== The platform:  http://127.0.0.1:$APP_PORT/   (admin: /admin/)"
-[ -n "$NGINX" ] && echo "== Through nginx: $PLATFORM_URL/   (use this one: workspaces live on *.localhost:$EDGE_PORT)"
+[ -n "$NGINX" ] && echo "== The platform:  $PLATFORM_URL/   (admin: $PLATFORM_URL/admin/; workspaces on *.localhost:$EDGE_PORT)"
+echo "== Django direct: http://$WEB_BIND/ (without nginx no workspace is reachable)"
+echo "== Processes: ${processes[*]} (Procfile; Ctrl-C stops them all)"
 for what in "${missing[@]}"; do echo "!! missing: $what"; done
 echo
-# In the background and waited for, so that Ctrl-C or a TERM stops everything started here.
-$BIN/python manage.py runserver "127.0.0.1:$APP_PORT" &
-pids+=($!)
-wait "${pids[-1]}"
+exec $BIN/honcho start -f Procfile "${processes[@]}"

@@ -1,6 +1,8 @@
 """Render the edge's nginx configuration (the platform and every workspace host) for a deployment.
 
 manage.py render_nginx_config --listen 80 --backend 127.0.0.1:8000 --output /etc/nginx/conf.d/mgmt.conf
+manage.py render_nginx_config --listen 443 --tls-cert /etc/ssl/mgmt/fullchain.pem \
+    --tls-key /etc/ssl/mgmt/privkey.pem --http-redirect 80 --output /etc/nginx/conf.d/mgmt.conf
 manage.py render_nginx_config --standalone var/nginx --listen 127.0.0.1:8080 --backend 127.0.0.1:8000
 
 PLATFORM_URL, WORKSPACE_DOMAIN and EDGE_AUTH_CACHE_SECONDS come from the settings. The output
@@ -29,6 +31,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cache-dir", default="/var/cache/nginx/mgmt-edge", help="nginx's cache of auth answers"
         )
+        parser.add_argument("--tls-cert", default="", help="certificate chain: HTTPS on --listen")
+        parser.add_argument("--tls-key", default="", help="the certificate's private key file")
+        parser.add_argument(
+            "--http-redirect", default="", metavar="LISTEN", help="also listen here and redirect to HTTPS"
+        )
         parser.add_argument("--output", help="write the configuration here instead of stdout")
         parser.add_argument("--standalone", metavar="PREFIX", help="write a complete nginx.conf under PREFIX")
 
@@ -38,6 +45,9 @@ class Command(BaseCommand):
             "backend": options["backend"],
             "server_name": options["server_name"],
             "max_body_size": options["max_body_size"],
+            "tls_cert": options["tls_cert"],
+            "tls_key": options["tls_key"],
+            "http_redirect": options["http_redirect"],
         }
         try:
             if options["standalone"]:
