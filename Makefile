@@ -15,18 +15,18 @@ $(BIN)/python:
 
 # make run starts a local agent too, so it installs the agent's requirements as well.
 $(VENV)/.run-installed: requirements.txt agent/requirements.txt | $(BIN)/python
-	scripts/system-packages.sh build
+	scripts/system-packages.sh run
 	$(BIN)/pip install -q -r requirements.txt -r agent/requirements.txt
 	touch $@
 
 $(VENV)/.dev-installed: requirements.txt requirements-dev.txt agent/requirements.txt | $(BIN)/python
-	scripts/system-packages.sh build
+	scripts/system-packages.sh run
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@ $(VENV)/.run-installed
 
-## make run: the platform on its embedded default (SQLite, eager Celery) at http://127.0.0.1:8000;
-## where Docker and nginx exist also a local agent, the workspace image and nginx on
-## http://localhost:8080 (each workspace app on http://<user>--<app>.localhost:8080)
+## make run: the platform on its embedded default (SQLite, a file cache, Celery over a folder):
+## web, worker, beat, agent and nginx under honcho (Procfile), on http://localhost:8080
+## (each workspace app on http://<user>--<app>.localhost:8080); Ctrl-C stops them all
 run: $(VENV)/.run-installed
 	scripts/run-stack.sh
 

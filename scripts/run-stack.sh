@@ -62,8 +62,8 @@ processes=(web worker beat)
 # --- Docker: image + agent -----------------------------------------------------------------
 if ! command -v docker >/dev/null; then
   missing+=("Docker: apt-get install docker.io (then scripts/start-dockerd.sh) — no workspaces without it")
-elif ! docker info >/dev/null 2>&1; then
-  missing+=("a running Docker Engine: scripts/start-dockerd.sh (or systemctl start docker)")
+elif ! docker info >/dev/null 2>&1 && { [ "$(id -u)" -ne 0 ] || ! scripts/start-dockerd.sh; }; then
+  missing+=("a running Docker Engine: scripts/start-dockerd.sh as root (or systemctl start docker)")
 else
   if ! scripts/build-test-images.sh; then
     missing+=("the workspace image: apt-get install busybox-static, then make images")

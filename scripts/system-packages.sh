@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages a purpose needs, when missing and when root.
 #   scripts/system-packages.sh build   # to pip-install the requirements (mysqlclient)
+#   scripts/system-packages.sh run     # and what `make run` starts: nginx, Docker, the stand-in image
 #   scripts/system-packages.sh test    # everything the test suite starts for real
 set -euo pipefail
 
 build=(pkg-config libmariadb-dev gcc)
-test=("${build[@]}" docker.io nginx docker-registry openssh-server busybox-static apache2-utils
+run=("${build[@]}" nginx docker.io busybox-static curl)
+test=("${run[@]}" docker-registry openssh-server busybox-static apache2-utils
       mariadb-client redis-tools iproute2 procps
       chromium fonts-dejavu-core  # browser tests: Playwright drives /usr/bin/chromium
       debootstrap  # images/workspace/build.sh: the real workspace image's root filesystem
@@ -13,8 +15,9 @@ test=("${build[@]}" docker.io nginx docker-registry openssh-server busybox-stati
 
 case "${1:-build}" in
   build) wanted=("${build[@]}") ;;
+  run) wanted=("${run[@]}") ;;
   test) wanted=("${test[@]}") ;;
-  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+  *) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 
 missing=()
