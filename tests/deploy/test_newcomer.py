@@ -142,5 +142,7 @@ def test_a_fresh_clone_signs_up_gets_approved_and_opens_vs_code(newcomer: Newcom
     person.wait_for_selector("#open-vscode", timeout=120_000)
     person.click("#open-vscode")
     person.wait_for_url(re.compile(rf"^http://{username}--vscode\.localhost:{newcomer.edge_port}/"))
-    assert person.locator("body").inner_text().strip(), person.content()[:1000]
+    # The app of the person's own container answers on its own origin.
+    assert person.locator("h1").inner_text() == "vscode stand-in", person.content()[:1000]
+    assert f"workspace of {username}" in person.locator("body").inner_text()
     assert "Server local" in newcomer.output()
