@@ -191,7 +191,9 @@ def render_platform_config(
         if not tls_cert:
             raise ValidationFailed("A redirect to HTTPS needs TLS (a certificate and its key).")
         _check("http_redirect", _LISTEN_RE, http_redirect)
-    _check("backend", _BACKEND_RE, backend)
+    backends = [part.strip() for part in backend.split(",")]  # several web nodes: nginx balances
+    for one in backends:
+        _check("backend", _BACKEND_RE, one)
     _check("server_name", _SERVER_NAME_RE, server_name)
     _check("max_body_size", _SIZE_RE, max_body_size)
     _check("cache_dir", _PATH_RE, cache_dir)
@@ -199,7 +201,7 @@ def render_platform_config(
         "nginx/platform.conf",
         {
             "listen": listen,
-            "backend": backend,
+            "backends": backends,
             "server_name": server_name,
             "max_body_size": max_body_size,
             "cache_dir": cache_dir,

@@ -259,18 +259,56 @@ def test_render_command_writes_a_config_nginx_accepts(tmp_path, settings):
     assert 'proxy_set_header Authorization "";' in block
 
 
+def test_render_command_serves_tls_with_a_redirect_and_several_web_nodes(tmp_path, settings):
+    """deploy/: one certificate for the platform and the wildcard, plain HTTP sent to HTTPS."""
+    settings.PLATFORM_URL = "https://mgmt.example.com"
+    settings.WORKSPACE_DOMAIN = "ws.example.com"
+    tls = tmp_path / "tls"
+    tls.mkdir()
+    key = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-subj", "/CN=mgmt.example.com", "-keyout", str(tls / "key.pem"), "-out", str(tls / "cert.pem"),
+         "-days", "1"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert key.returncode == 0, key.stderr
+    call_command(
+        "render_nginx_config", "--standalone", str(tmp_path / "edge"), "--listen", "127.0.0.1:18443",
+        "--backend", "10.0.0.3:8000,10.0.0.4:8000", "--tls-cert", str(tls / "cert.pem"),
+        "--tls-key", str(tls / "key.pem"), "--http-redirect", "127.0.0.1:18081",
+    )  # fmt: skip
+    conf = tmp_path / "edge" / "nginx.conf"
+    binary = require_binary("nginx", "nginx")
+    result = subprocess.run(
+        [binary, "-p", str(conf.parent), "-c", str(conf), "-t"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    block = (tmp_path / "edge" / "platform.conf").read_text()
+    assert block.count("listen 127.0.0.1:18443") == 2 and block.count(" ssl;") == 2  # platform + workspaces
+    assert block.count(f"ssl_certificate {tls / 'cert.pem'};") == 2
+    assert "server 10.0.0.3:8000;\n    server 10.0.0.4:8000;" in block
+    assert (
+        "listen 127.0.0.1:18081 default_server;\n    server_name _;\n    return 301 https://$host$request_uri;"
+        in block
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ["--listen", "80; evil"],
         ["--backend", "127.0.0.1:8000;"],
+        ["--backend", "127.0.0.1:8000,evil host:1"],
+        ["--tls-cert", "/etc/ssl/cert.pem"],  # without its key
+        ["--tls-cert", "/etc/a.pem", "--tls-key", "/etc/b.pem;"],
+        ["--http-redirect", "80"],  # a redirect to HTTPS needs TLS
         ["--server-name", "a{b}"],
         ["--max-body-size", "1t"],
         ["--listen", "80\n"],
     ],
 )
 def test_render_command_refuses_unsafe_values(args):
-    with pytest.raises(CommandError, match="Invalid"):
+    with pytest.raises(CommandError, match=r"Invalid|needs"):
         call_command("render_nginx_config", *args)
 
 

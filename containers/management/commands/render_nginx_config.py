@@ -25,7 +25,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--listen", default="80", help="address:port or port nginx listens on")
-        parser.add_argument("--backend", default="127.0.0.1:8000", help="host:port of gunicorn")
+        parser.add_argument(
+            "--backend", default="127.0.0.1:8000", help="host:port of gunicorn (comma-separated: web nodes)"
+        )
         parser.add_argument("--server-name", default="_")
         parser.add_argument("--max-body-size", default="64m")
         parser.add_argument(

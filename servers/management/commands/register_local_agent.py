@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User, UserType
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
-from servers.services import server_register, servers_poll
+from servers.services import server_register, server_update, servers_poll
 
 
 class Command(BaseCommand):
@@ -31,8 +31,9 @@ class Command(BaseCommand):
             raise CommandError(f"The environment variable {options['secret_env']} is empty or unset.")
         server = Server.objects.filter(address=options["address"], agent_port=options["port"]).first()
         try:
+            # The command acts as the first admin (`make run` created it), so it is audited as one.
+            admin = User.objects.filter(user_type=UserType.ADMIN, is_active=True).first()
             if server is None:
-                admin = User.objects.filter(user_type=UserType.ADMIN, is_active=True).first()
                 server = server_register(
                     actor=admin,
                     name=options["name"],
@@ -42,8 +43,7 @@ class Command(BaseCommand):
                     source="command",
                 )
             elif server.agent_secret != secret:
-                server.agent_secret = secret
-                server.save(update_fields=["agent_secret", "updated_at"])
+                server = server_update(actor=admin, server=server, source="command", agent_secret=secret)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         status = servers_poll(server_ids=[server.pk]).get(server.name)
