@@ -11,7 +11,8 @@ and waits until they are gone. `--burn K` adds K busy-looping processes: the sce
 The whole platform runs for real, as in bench_approve.py: MariaDB (a database of this
 run's own, dropped at the end), Redis (`REDIS_URL`, a database of your own), gunicorn
 serving Django behind nginx, a Celery worker (threads) on default/provisioning, a host
-agent on dockerd with the stand-in image. Every server log is kept in the directory
+agent on dockerd with the stand-in image (`--eager`: no worker, the saga runs inside the
+approve request as with `make run`). Every server log is kept in the directory
 printed at the start and the end (gunicorn error + access logs, Django/loguru output,
 worker, agent, nginx). Prints status codes per endpoint and round; any 5xx fails the
 run (exit 1) and prints its request, answer and the server tracebacks.
@@ -27,6 +28,7 @@ import collections
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -76,7 +79,26 @@ class Tally:
         return sum(n for c in self.codes.values() for code, n in c.items() if code == "error" or code >= 500)
 
 
+def innodb_deadlocks() -> int:
+    """The server's deadlock count (global: other clients of this MariaDB count too)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+        return int(cursor.fetchone()[1])
+
+
+def innodb_status() -> str:
+    """SHOW ENGINE INNODB STATUS: the latest deadlock with both transactions' statements."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW ENGINE INNODB STATUS")
+        return cursor.fetchone()[2]
+
+
 def burn(stop_at: float) -> None:  # pragma: no cover - a CPU hog for the "loaded machine"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the run, which stops these
     x = 0
     while time.time() < stop_at:
         x = (x * 31 + 7) % 1000003
@@ -96,6 +118,16 @@ def main() -> int:
     parser.add_argument("--gunicorn-threads", type=int, default=8)
     parser.add_argument("--worker-concurrency", type=int, default=16)
     parser.add_argument("--round-timeout", type=float, default=240)
+    parser.add_argument(
+        "--browser",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pollers follow the edge handshake at once, as a browser does (default); "
+        "--no-browser: only once the workspace is active",
+    )
+    parser.add_argument(
+        "--eager", action="store_true", help="no worker: the saga runs inside the approve request (make run)"
+    )
     options = parser.parse_args()
 
     base_url = os.environ.get("DATABASE_URL", "mysql://mgmt:mgmt@127.0.0.1:3306/mgmt")
@@ -119,7 +151,7 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "mgmt.settings",
         "DATABASE_URL": base_url.rsplit("/", 1)[0] + f"/{db_name}",
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "CELERY_TASK_ALWAYS_EAGER": "true" if options.eager else "false",
         "CACHE_KEY_PREFIX": f"load-{run_id}",
         "WORKDIR_DEPLOY": str(dirs["deploy"]),
         "WORKDIR_TEMPLATE": str(dirs["template"]),
@@ -140,10 +172,12 @@ def main() -> int:
     agent = None
     tally = Tally()
     rounds_done = 0
+    deadlocks = {}
     try:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        deadlocks["before"] = innodb_deadlocks()
         from containers.nginx import write_standalone_config
         from mgmt.celery import app as celery_app
 
@@ -170,7 +204,8 @@ def main() -> int:
         worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
                   "-P", "threads", "-c", str(options.worker_concurrency),
                   "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-        processes.append(spawn(worker, log / "worker.log", env))
+        if not options.eager:
+            processes.append(spawn(worker, log / "worker.log", env))
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ok(f"{edge}/api/health", timeout=60)
 
@@ -225,18 +260,44 @@ def main() -> int:
                         tally.add("handshake", None, f"handshake failed: {exc}")
                     time.sleep(max(0.0, due - time.monotonic()))
 
-            def poll_url(user, cookies=cookies) -> None:
-                """The workspace URL through nginx, with the edge cookie once there is one (keep-alive)."""
+            def poll_url(user, tokens=tokens, cookies=cookies) -> None:
+                """The workspace URL through nginx as a browser asks for it (keep-alive): without the
+                edge cookie nginx sends it through the handshake, which it follows at once (platform
+                cookie → ticket → callback → the host's cookie), whatever the workspace's state."""
                 session = requests.Session()
                 host = f"{user.username}--vscode.localhost:{edge_port}"
+                html = {"Accept": "text/html"}
+
+                def get(url_host: str, path: str, jar: dict, label: str) -> requests.Response:
+                    answer = session.get(
+                        f"{edge}{path}", headers={"Host": url_host, **html}, cookies=jar,
+                        timeout=10, allow_redirects=False,
+                    )  # fmt: skip
+                    tally.add(label, answer)
+                    return answer
 
                 def work() -> None:
                     cookie = cookies.get(user.pk)
                     jar = {settings.EDGE_COOKIE_NAME: cookie} if cookie else {}
-                    answer = session.get(
-                        f"{edge}/", headers={"Host": host}, cookies=jar, timeout=10, allow_redirects=False
+                    answer = get(host, "/", jar, "workspace URL" + (" (cookie)" if cookie else ""))
+                    if not options.browser or answer.status_code != 302:
+                        return
+                    location = urlsplit(answer.headers.get("Location", ""))
+                    if location.path != "/edge/authorize":
+                        return
+                    state = answer.cookies.get(settings.EDGE_STATE_COOKIE_NAME)
+                    platform = {settings.SESSION_COOKIE_NAME_WORKSPACE: tokens[user.pk]}
+                    path = f"{location.path}?{location.query}"
+                    answer = get(location.netloc, path, platform, "edge authorize")
+                    callback = urlsplit(answer.headers.get("Location", ""))
+                    if answer.status_code != 302 or callback.path != "/_edge/callback":
+                        return  # not yet approved: the platform asks to log in
+                    path = f"{callback.path}?{callback.query}"
+                    answer = get(
+                        callback.netloc, path, {settings.EDGE_STATE_COOKIE_NAME: state}, "edge callback"
                     )
-                    tally.add("workspace URL" + (" (cookie)" if cookie else ""), answer)
+                    if settings.EDGE_COOKIE_NAME in answer.cookies:
+                        cookies[user.pk] = answer.cookies[settings.EDGE_COOKIE_NAME]
 
                 every(options.poll_hz, work)
 
@@ -258,7 +319,7 @@ def main() -> int:
                         status = answer.json()["data"]["status"]
                         if status in ("active", "failed"):
                             settled.add(user.pk)
-                        if status == "active" and user.pk not in cookies:
+                        if status == "active" and user.pk not in cookies and not options.browser:
                             cookies[user.pk] = edge_handshake(edge, host, tokens[user.pk])
 
                 every(options.status_hz, work)
@@ -317,6 +378,8 @@ def main() -> int:
                 flush=True,
             )
     finally:
+        deadlocks["after"] = innodb_deadlocks()
+        (log / "innodb-status.txt").write_text(innodb_status())
         for process in burners:
             process.terminate()
         for process in reversed(processes):
@@ -346,6 +409,10 @@ def main() -> int:
         f"\n{rounds_done} rounds, {tally.total()} requests, {tally.fives()} 5xx/errors at the client, "
         f"{len(backend_5xx)} 5xx answered by Django (gunicorn access log)",
         flush=True,
+    )
+    print(
+        f"InnoDB deadlocks during the run: {deadlocks.get('after', 0) - deadlocks.get('before', 0)} "
+        "(server-wide; the latest one is in innodb-status.txt)"
     )
     print(f"logs kept in {log}")
     if tally.failures or backend_5xx:

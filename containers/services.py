@@ -36,6 +36,7 @@ from accounts.models import User, UserStatus
 from accounts.roles import owner_permissions_grant
 from audit.models import LogLevel
 from audit.services import audit_log_record
+from mgmt.db import atomic_retry
 from mgmt.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
@@ -278,22 +279,23 @@ def workspace_approve(
         )
     nginx.validate_route_name(user.username)  # render-time rule, checked before anything is made
 
-    with transaction.atomic():
+    def approve() -> tuple[Workspace, bool]:
         # The user row lock serialises concurrent approvals of one person.
-        user = User.objects.select_for_update().get(pk=user.pk)
-        if user.status in (UserStatus.DELETING, UserStatus.REJECTED, UserStatus.DISABLED):
-            raise Conflict(f"This account is {user.status}; it cannot be approved.")
-        workspace = Workspace.objects.select_for_update().filter(owner=user, name="default").first()
+        owner = User.objects.select_for_update().get(pk=user.pk)
+        if owner.status in (UserStatus.DELETING, UserStatus.REJECTED, UserStatus.DISABLED):
+            raise Conflict(f"This account is {owner.status}; it cannot be approved.")
+        workspace = Workspace.objects.select_for_update().filter(owner=owner, name="default").first()
         if workspace is not None and workspace.status != WorkspaceStatus.FAILED:
             if workspace.status == WorkspaceStatus.DELETING:
                 raise Conflict("This workspace is being deleted.")
             return workspace, False
         if server is not None:
             selectors.server_fit(server=server, memory=memory_bytes, gpus=gpus, exclude=workspace)
+            target = server
         else:
-            server = selectors.server_pick(memory=memory_bytes, gpus=gpus, exclude=workspace)
+            target = selectors.server_pick(memory=memory_bytes, gpus=gpus, exclude=workspace)
         fields = {
-            "server": server,
+            "server": target,
             "image": image,
             "cpu": cpu,
             "memory": memory_bytes,
@@ -302,28 +304,32 @@ def workspace_approve(
             "status_reason": "",
             "step": "",
             "approved_by": actor if actor is not None and actor.is_authenticated else None,
-            "folder_path": str(folders.folder_path(user.username)),
+            "folder_path": str(folders.folder_path(owner.username)),
         }
         retry = workspace is not None
         if workspace is None:
-            workspace = Workspace.objects.create(owner=user, name="default", **fields)
+            workspace = Workspace.objects.create(owner=owner, name="default", **fields)
         else:
             for name, value in fields.items():
                 setattr(workspace, name, value)
             workspace.vscode_port = workspace.jupyter_port = None
             workspace.container_id = ""
             workspace.save()
-        owner_permissions_grant(user=user, obj=workspace, actions=OWNER_ACTIONS)
-        account_services.user_mark_approved(actor=actor, user=user)
+        owner_permissions_grant(user=owner, obj=workspace, actions=OWNER_ACTIONS)
+        account_services.user_mark_approved(actor=actor, user=owner)
         audit_log_record(
             action="workspace.retry" if retry else "workspace.approve",
             actor=actor,
             target=workspace,
-            server_id=server.pk,
-            details={"server": server.name, "cpu": cpu, "memory": memory_bytes, "gpus": gpus, "image": image},
+            server_id=target.pk,
+            details={"server": target.name, "cpu": cpu, "memory": memory_bytes, "gpus": gpus, "image": image},
         )
         _enqueue(tasks.workspace_provision_task, workspace.pk)
-    return workspace, True
+        return workspace, True
+
+    # Approvals sent at once lock users, servers and permission rows in orders of their own:
+    # a deadlock victim is rolled back whole and simply runs again (issue #14).
+    return atomic_retry(approve)
 
 
 # --- the saga ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from mgmt.db import db_error_transient
 from mgmt.exceptions import ApplicationError
 
 
@@ -46,6 +47,16 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         set_rollback()
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return envelope(f"Invalid input: {_first_message(details)}", details, status=400)
+    transient = db_error_transient(exc)
+    if transient:
+        # Not a bug in the request: the database was busy. Nothing was changed (rolled back).
+        set_rollback()
+        logger.warning("Transient database error turned into 503: {!r}", exc)
+        response = envelope(
+            f"The database was busy ({transient}); nothing was changed. Try again.", status=503
+        )
+        response["Retry-After"] = "1"
+        return response
     if isinstance(exc, IntegrityError):
         set_rollback()
         logger.warning("Integrity error turned into 409: {}", exc)

@@ -1,0 +1,159 @@
+"""Issue #14's "one unexplained 500": an approval that MariaDB picks as a deadlock victim, or
+that waits too long for a row lock, under approvals and other writers at once.
+
+Both conditions are made on purpose, with a second real connection holding the rows the
+other way round, and waiting (no sleeps) until the approval is stuck behind it
+(information_schema.INNODB_TRX). A deadlock victim runs again and is approved (202);
+a lock wait timeout is a clear 503 with the envelope, never a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections, transaction
+
+from accounts.models import User, UserStatus
+from containers.models import Workspace
+from servers.models import Server, ServerStatus
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Rollback(Exception):
+    """Leaves the rival's transaction with nothing written."""
+
+
+def connection_id() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT CONNECTION_ID()")
+        return cursor.fetchone()[0]
+
+
+def waits_for_a_lock(thread_id: int, timeout: float = 30) -> bool:
+    """True once the connection `thread_id` waits for a row lock (polled, not slept on)."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                "WHERE trx_mysql_thread_id = %s AND trx_state = 'LOCK WAIT'",
+                [thread_id],
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+def deadlocks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Innodb_deadlocks'")
+        return int(cursor.fetchone()[1])
+
+
+class Rival(threading.Thread):
+    """Another connection's transaction: `first` runs at once, `then` (if any) once the
+    approval (connection `waiter`) waits for a lock `first` took; the locks are held until
+    `release`. Everything is rolled back."""
+
+    def __init__(self, first, then=None) -> None:
+        super().__init__(daemon=True)
+        self.first, self.then = first, then
+        self.holding = threading.Event()
+        self.waiter: int | None = None
+        self.saw_approval_wait = False
+        self.error: BaseException | None = None
+        self.release = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with transaction.atomic():
+                self.first()
+                self.holding.set()
+                if self.then is not None:
+                    while self.waiter is None:
+                        time.sleep(0.01)
+                    self.saw_approval_wait = waits_for_a_lock(self.waiter)
+                    self.then()
+                self.release.wait(60)
+                raise Rollback
+        except Rollback:
+            pass
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.holding.set()
+            connections.close_all()
+
+
+@pytest.fixture
+def server() -> Server:
+    return Server.objects.create(
+        name="deadlock", address="127.0.0.1", agent_port=1, agent_secret="s" * 32,
+        status=ServerStatus.ONLINE, memory_total=64 * 1024**3,
+    )  # fmt: skip
+
+
+def test_an_approval_picked_as_deadlock_victim_runs_again_and_is_approved(admin_api, server, workspace_dirs):
+    person = UserFactory(pending=True)
+    ballast = [UserFactory().pk for _ in range(20)]
+
+    def first() -> None:
+        # The server row first (as a stats poll or an operator's edit does), and twenty other
+        # rows changed: the rival weighs more, so MariaDB rolls the approval back, not it.
+        Server.objects.filter(pk=server.pk).update(status_detail="busy")
+        User.objects.filter(pk__in=ballast).update(metadata={"touched": True})
+
+    def then() -> None:
+        # The person's row last: the approval holds it and waits for the server row (the new
+        # workspace's foreign key), so this closes the cycle.
+        list(User.objects.select_for_update().filter(pk=person.pk))
+        rival.release.set()
+
+    rival = Rival(first, then)
+    rival.start()
+    assert rival.holding.wait(30)
+    rival.waiter = connection_id()
+    before = deadlocks()
+    answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {"memory": "256m"}, format="json")
+    rival.release.set()
+    rival.join(60)
+
+    assert rival.saw_approval_wait, "the approval never waited for the rival's server row"
+    assert rival.error is None, f"the rival, not the approval, was rolled back: {rival.error!r}"
+    assert deadlocks() > before  # a real deadlock happened, and the approval was its victim
+    assert answer.status_code == 202, answer.json()
+    assert answer.json()["success"] is True
+    workspace = Workspace.objects.get(owner=person)
+    assert workspace.server_id == server.pk
+    person.refresh_from_db()
+    assert person.status == UserStatus.ACTIVE and person.is_approved
+
+
+def test_an_approval_that_waits_too_long_for_a_lock_is_a_clear_503(admin_api, server, workspace_dirs):
+    person = UserFactory(pending=True)
+    # The server row, held until the approval (holding the person's row) gives up waiting for it.
+    rival = Rival(lambda: Server.objects.filter(pk=server.pk).update(status_detail="busy"))
+    rival.start()
+    assert rival.holding.wait(30)
+    with connection.cursor() as cursor:
+        cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    try:
+        answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {"memory": "256m"}, format="json")
+    finally:
+        rival.release.set()
+        rival.join(60)
+        connection.close()  # the short lock wait ends with this connection
+
+    assert rival.error is None
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["success"] is False and "database was busy (a lock wait timeout)" in body["message"]
+    assert answer["Retry-After"] == "1"
+    assert not Workspace.objects.filter(owner=person).exists()  # nothing half-done
+    person.refresh_from_db()
+    assert person.status == UserStatus.PENDING
