@@ -19,7 +19,12 @@ PROBE = (
 
 
 def settings_with(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DJANGO_SETTINGS_MODULE": "mgmt.settings"}
+    clean = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "mgmt.settings",
+        "STACK_ENV_FILE": "",  # a `make run` of this checkout must not leak in
+    }
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
@@ -46,6 +51,49 @@ def test_urls_switch_to_mysql_and_redis(tmp_path):
     assert found["cache"] == "django_redis.cache.RedisCache"
     assert found["broker"] == "redis://127.0.0.1:6379/3"
     assert found["eager"] is False
+
+
+def test_make_runs_serverless_stack_shares_a_folder_broker_and_a_file_cache(tmp_path):
+    """`make run` without Redis: web, worker and beat are separate processes, so nothing in-process."""
+    env = {
+        "CELERY_BROKER_URL": "filesystem://localhost//",
+        "CELERY_BROKER_DIR": str(tmp_path / "celery"),
+        "CACHE_URL": f"filecache://{tmp_path / 'cache'}",
+    }
+    result = settings_with(env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["eager"] is False
+    assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert found["options"]["transaction_mode"] == "IMMEDIATE"  # SQLite shared by the processes
+    assert "journal_mode=WAL" in found["options"]["init_command"]
+    assert (tmp_path / "celery" / "queue").is_dir()
+
+
+def test_every_required_production_setting_is_in_the_deploy_template(tmp_path):
+    """deploy/mgmt.env.example with its values filled in is enough for production; one less is not."""
+    template = (ROOT / "deploy" / "mgmt.env.example").read_text().splitlines()
+    example = dict(line.split("=", 1) for line in template if line.strip() and not line.startswith("#"))
+    names = list(example)
+    values = {
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "k" * 50,
+        "FIELD_ENCRYPTION_KEYS": "bm90LWEtcmVhbC1rZXktYnV0LTMyLWJ5dGVzLWxvbmchIQ==",
+        "DATABASE_URL": "mysql://u:p@db.example:3306/mgmt",
+        "REDIS_URL": "redis://127.0.0.1:6379/3",
+        "PLATFORM_URL": "https://mgmt.example.org",
+        "MGMT_SERVER_IP": "10.0.0.2",
+        "AGENT_PORT": "5005",
+        "WORKDIR_DEPLOY": str(tmp_path),
+        "WORKDIR_TEMPLATE": str(tmp_path),
+    }
+    filled = {name: values.get(name, example[name]) for name in names}
+    filled.pop("ALLOWED_HOSTS")  # may be empty
+    assert settings_with(filled, tmp_path).returncode == 0
+    for required in ("SECRET_KEY", "DATABASE_URL", "PLATFORM_URL", "FIELD_ENCRYPTION_KEYS", "WORKDIR_DEPLOY"):
+        assert required in names
+        without = {k: v for k, v in filled.items() if k != required}
+        assert settings_with(without, tmp_path).returncode != 0, required
 
 
 def test_production_refuses_to_start_without_secret_key(tmp_path):
