@@ -31,7 +31,8 @@ if [ -z "${REDIS_URL:-}" ]; then
   export CELERY_BROKER_DIR=${CELERY_BROKER_DIR:-$VAR/celery}
   export CACHE_URL=${CACHE_URL:-filecache://$VAR/cache}
 fi
-mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log"
+# staticfiles/: WhiteNoise looks there first (filled by collectstatic in production only).
+mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log" staticfiles
 missing=()
 # Workspaces get the real VS Code + JupyterLab image once it is built, the stand-in until then.
 REAL_IMAGE=mgmt/workspace:latest

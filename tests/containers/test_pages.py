@@ -48,6 +48,24 @@ def test_login_sets_the_cookie_my_workspace_page_and_logout():
     assert client.get("/workspace")["Location"] == "/login?next=/workspace"
 
 
+@pytest.mark.django_db
+def test_my_workspace_page_shows_each_provisioning_step_as_it_runs():
+    from containers.models import Workspace
+
+    person = UserFactory(username="rhea")
+    workspace = Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.PROVISIONING)
+    client = Client()
+    client.post("/login", {"email": "rhea@example.com", "password": TEST_PASSWORD})
+    for step, done, current in (("folder", 0, "Workspace folder"), ("routes", 3, "Routes at the edge")):
+        Workspace.objects.filter(pk=workspace.pk).update(step=step)
+        html = client.get("/workspace").content.decode()
+        assert '<meta http-equiv="refresh"' in html  # it refreshes itself until it is done
+        assert html.count('class="step-done"') == done
+        assert re.search(rf'class="step-current">[^<]*{current}', html), html
+    Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.ACTIVE, step="")
+    assert 'id="progress"' not in client.get("/workspace").content.decode()
+
+
 @pytest.mark.docker
 @pytest.mark.nginx
 def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack, browser_page):
