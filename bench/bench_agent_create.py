@@ -57,16 +57,24 @@ def via_agent(agent: AgentProcess, name: str, image: str) -> float:
     return time.perf_counter() - started
 
 
-def via_docker_run(name: str, image: str, ports: tuple[int, ...] = (8080,)) -> float:
-    """`docker run` of the image until every one of its app `ports` answers HTTP: the floor."""
+def via_docker_run(
+    name: str,
+    image: str,
+    ports: tuple[int, ...] = (8080,),
+    options: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> float:
+    """`docker run` of the image (with `options`) until every app `port` answers HTTP: the floor."""
     started = time.perf_counter()
     publish = [arg for port in ports for arg in ("-p", f"127.0.0.1::{port}")]
-    subprocess.run(["docker", "run", "-d", "--name", name, *publish, image], check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, *publish, *options, image], check=True, capture_output=True
+    )
     for port in ports:
         host_port = subprocess.run(
             ["docker", "port", name, f"{port}/tcp"], check=True, capture_output=True, text=True
         ).stdout.split(":")[-1]
-        wait_http(int(host_port), timeout=300)
+        wait_http(int(host_port), timeout=timeout)
     return time.perf_counter() - started
 
 

@@ -6,13 +6,15 @@ HTTP API (behind a real nginx); the clock runs from the approval call until ever
 with the owner's edge cookies (each handshake right after the approval). The whole platform runs for
 real: MariaDB, Redis, a Celery worker consuming default/provisioning, gunicorn serving
 Django, a host agent, nginx. In the
-same run the floor is measured: N concurrent `docker run` of the same image until
-both its ports (8080, 8888) answer. Prints per-user latency (median, max),
+same run the floor is measured: N concurrent `docker run` of the same image, with the
+options the agent gives a workspace (uid 1000, 1 CPU, 2 GiB, restart policy, a mounted
+folder), until both its ports (8080, 8888) answer. Prints per-user latency (median, max),
 the batch wall time, and the approval/floor ratios. Everything is created with
 unique names in a database of its own, and removed at the end.
 
     DATABASE_URL=mysql://mgmt:mgmt@127.0.0.1:3306/mgmt REDIS_URL=redis://127.0.0.1:6379/5 \
         python bench/bench_approve.py [--counts 1,10,30] [--image mgmt-test/workspace:latest]
+        python bench/bench_approve.py --counts 30 --image mgmt/workspace:latest --cpu 1 --memory 2g --timeout 900
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def main() -> None:
     parser.add_argument("--counts", default="1,10,30")
     parser.add_argument("--image", default="mgmt-test/workspace:latest")
     parser.add_argument("--worker-concurrency", type=int, default=16)
+    parser.add_argument("--cpu", default="0.5", help="CPUs of each workspace (both sides)")
+    parser.add_argument(
+        "--memory", default="256m", help="memory of each workspace (both sides); 2g for the real image"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds each workspace (either side) may take to answer"
+    )
     options = parser.parse_args()
     counts = [int(n) for n in options.counts.split(",")]
 
@@ -133,7 +142,19 @@ def main() -> None:
         "REGISTER_RATE_LIMIT": "",
         "LOG_LEVEL": "WARNING",
         "WORKSPACE_DEFAULT_IMAGE": options.image,
+        "WORKSPACE_READY_TIMEOUT": str(int(options.timeout)),
     }
+
+    def floor_options(name: str) -> tuple[str, ...]:
+        """The container the agent makes, by hand: its user, limits, restart policy and folder."""
+        folder = dirs["deploy"] / name
+        folder.mkdir()
+        os.chown(folder, 1000, 1000)
+        return (
+            "--user", "1000:1000", "--cpus", options.cpu, "--memory", options.memory, "--pids-limit", "4096",
+            "--restart", "unless-stopped", "-v", f"{folder}:/workspace",
+        )  # fmt: skip
+
     os.environ.update(env)
     import django
 
@@ -220,7 +241,7 @@ def main() -> None:
             def approve_one(user, tokens=tokens, failed=failed) -> float:
                 started = time.perf_counter()
                 answer = requests.post(
-                    f"{edge}/api/admin/users/{user.pk}/approve", json={"memory": "256m", "cpu": 0.5},
+                    f"{edge}/api/admin/users/{user.pk}/approve", json={"memory": options.memory, "cpu": float(options.cpu)},
                     headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
                 )  # fmt: skip
                 answer.raise_for_status()
@@ -229,7 +250,10 @@ def main() -> None:
                         host = f"{user.username}--{app}.localhost:{edge_port}"
                         cookie = edge_handshake(edge, host, tokens[user.pk])
                         wait_ok(
-                            f"{edge}/", cookies={settings.EDGE_COOKIE_NAME: cookie}, host=host, timeout=240
+                            f"{edge}/",
+                            cookies={settings.EDGE_COOKIE_NAME: cookie},
+                            host=host,
+                            timeout=options.timeout,
                         )
                 except (TimeoutError, AssertionError):
                     failed.append(user.username)
@@ -245,7 +269,12 @@ def main() -> None:
             try:
                 with ThreadPoolExecutor(max_workers=count) as pool:
                     floor = list(
-                        pool.map(lambda name: via_docker_run(name, options.image, (8080, 8888)), names)
+                        pool.map(
+                            lambda name: via_docker_run(
+                                name, options.image, (8080, 8888), floor_options(name), options.timeout
+                            ),
+                            names,
+                        )
                     )
                 floor_wall = time.perf_counter() - started
             finally:
