@@ -14,7 +14,8 @@ unique names in a database of its own, and removed at the end.
 
     DATABASE_URL=mysql://mgmt:mgmt@127.0.0.1:3306/mgmt REDIS_URL=redis://127.0.0.1:6379/5 \
         python bench/bench_approve.py [--counts 1,10,30] [--image mgmt-test/workspace:latest]
-        python bench/bench_approve.py --counts 30 --image mgmt/workspace:latest --cpu 1 --memory 2g --timeout 900
+        python bench/bench_approve.py --counts 30 --image mgmt/workspace:latest \\
+            --cpu 1 --memory 2g --timeout 900
 """
 
 from __future__ import annotations
@@ -241,7 +242,8 @@ def main() -> None:
             def approve_one(user, tokens=tokens, failed=failed) -> float:
                 started = time.perf_counter()
                 answer = requests.post(
-                    f"{edge}/api/admin/users/{user.pk}/approve", json={"memory": options.memory, "cpu": float(options.cpu)},
+                    f"{edge}/api/admin/users/{user.pk}/approve",
+                    json={"memory": options.memory, "cpu": float(options.cpu)},
                     headers={"Authorization": f"Bearer {admin_token}"}, timeout=60,
                 )  # fmt: skip
                 answer.raise_for_status()
