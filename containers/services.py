@@ -444,9 +444,22 @@ def workspace_ready(*, workspace_id: int, timeout: float | None = None, interval
     return False
 
 
-@transaction.atomic
 def workspace_mark_active(*, workspace: Workspace) -> bool:
-    """starting → active, once: the owner's workspace record and redirect, one audit row."""
+    """starting → active, once: the owner's workspace record and redirect, one audit row.
+
+    It locks the workspace, then its owner (whom an approval locks first): a deadlock victim
+    runs again, from the state the caller read.
+    """
+    provisioned_at = workspace.provisioned_at
+
+    def mark() -> bool:
+        workspace.provisioned_at = provisioned_at  # a rolled-back attempt leaves nothing behind
+        return _workspace_mark_active(workspace)
+
+    return atomic_retry(mark)
+
+
+def _workspace_mark_active(workspace: Workspace) -> bool:
     first = workspace.provisioned_at is None
     done = Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.STARTING).update(
         status=WorkspaceStatus.ACTIVE,

@@ -16,7 +16,9 @@ import pytest
 from django.db import connection, connections, transaction
 
 from accounts.models import User, UserStatus
-from containers.models import Workspace
+from audit.models import AuditLog
+from containers.models import Workspace, WorkspaceStatus
+from containers.services import workspace_mark_active
 from servers.models import Server, ServerStatus
 from tests.factories import UserFactory
 
@@ -157,3 +159,42 @@ def test_an_approval_that_waits_too_long_for_a_lock_is_a_clear_503(admin_api, se
     assert not Workspace.objects.filter(owner=person).exists()  # nothing half-done
     person.refresh_from_db()
     assert person.status == UserStatus.PENDING
+
+
+def test_marking_active_picked_as_deadlock_victim_runs_again(server, workspace_dirs):
+    """The saga's last step locks the workspace, then its owner: the other order than an
+    approval's. Picked as the victim, it runs again and the owner's record is written once."""
+    person = UserFactory(pending=True)
+    workspace = Workspace.objects.create(
+        owner=person, server=server, image="x", memory=256 * 1024**2, status=WorkspaceStatus.STARTING,
+        container_name=person.username, vscode_port=21000, jupyter_port=21001, upstream_host="127.0.0.1",
+    )  # fmt: skip
+    ballast = [UserFactory().pk for _ in range(20)]
+
+    def first() -> None:
+        list(User.objects.select_for_update().filter(pk=person.pk))  # the owner first, as an approval
+        User.objects.filter(pk__in=ballast).update(metadata={"touched": True})
+
+    def then() -> None:
+        list(Workspace.objects.select_for_update().filter(pk=workspace.pk))
+        rival.release.set()
+
+    rival = Rival(first, then)
+    rival.start()
+    assert rival.holding.wait(30)
+    rival.waiter = connection_id()
+    before = deadlocks()
+    marked = workspace_mark_active(workspace=Workspace.objects.get(pk=workspace.pk))
+    rival.join(60)
+
+    assert rival.saw_approval_wait, "marking active never waited for the owner's row"
+    assert rival.error is None, f"the rival, not the saga, was rolled back: {rival.error!r}"
+    assert deadlocks() > before
+    assert marked is True
+    workspace.refresh_from_db()
+    person.refresh_from_db()
+    assert workspace.status == WorkspaceStatus.ACTIVE and workspace.provisioned_at is not None
+    assert person.metadata["workspace"]["vscode_port"] == 21000 and person.redirect_url
+    assert (
+        AuditLog.objects.filter(action_type="workspace.provision", target_id=str(workspace.pk)).count() == 1
+    )
