@@ -239,18 +239,23 @@ def test_verify_is_one_query(db, django_assert_num_queries, settings):
     assert answer.upstream == "127.0.0.1:1"
 
 
-def test_render_command_writes_a_config_nginx_accepts(tmp_path, settings):
-    settings.PLATFORM_URL = "https://mgmt.example.com"
-    settings.WORKSPACE_DOMAIN = "ws.example.com"
-    settings.EDGE_COOKIE_NAME = "__Host-mgmt_edge"
-    call_command("render_nginx_config", "--standalone", str(tmp_path / "edge"), "--listen", "127.0.0.1:18080")
-    conf = tmp_path / "edge" / "nginx.conf"
+def _rendered_and_accepted(prefix) -> str:
+    """The platform block written under `prefix`, once `nginx -t` accepts the whole config."""
+    conf = prefix / "nginx.conf"
     binary = require_binary("nginx", "nginx")
     result = subprocess.run(
         [binary, "-p", str(conf.parent), "-c", str(conf), "-t"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    block = (tmp_path / "edge" / "platform.conf").read_text()
+    return (prefix / "platform.conf").read_text()
+
+
+def test_render_command_writes_a_config_nginx_accepts(tmp_path, settings):
+    settings.PLATFORM_URL = "https://mgmt.example.com"
+    settings.WORKSPACE_DOMAIN = "ws.example.com"
+    settings.EDGE_COOKIE_NAME = "__Host-mgmt_edge"
+    call_command("render_nginx_config", "--standalone", str(tmp_path / "edge"), "--listen", "127.0.0.1:18080")
+    block = _rendered_and_accepted(tmp_path / "edge")
     assert (tmp_path / "edge" / "platform.conf").stat().st_mode & 0o077 == 0  # it holds the link secret
     assert r"--(?P<ws_app>vscode|jupyter)\.ws\.example\.com$" in block
     assert "return 302 https://mgmt.example.com/edge/authorize?" in block
@@ -277,13 +282,7 @@ def test_render_command_serves_tls_with_a_redirect_and_several_web_nodes(tmp_pat
         "--backend", "10.0.0.3:8000,10.0.0.4:8000", "--tls-cert", str(tls / "cert.pem"),
         "--tls-key", str(tls / "key.pem"), "--http-redirect", "127.0.0.1:18081",
     )  # fmt: skip
-    conf = tmp_path / "edge" / "nginx.conf"
-    binary = require_binary("nginx", "nginx")
-    result = subprocess.run(
-        [binary, "-p", str(conf.parent), "-c", str(conf), "-t"], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    block = (tmp_path / "edge" / "platform.conf").read_text()
+    block = _rendered_and_accepted(tmp_path / "edge")
     assert block.count("listen 127.0.0.1:18443") == 2 and block.count(" ssl;") == 2  # platform + workspaces
     assert block.count(f"ssl_certificate {tls / 'cert.pem'};") == 2
     assert "server 10.0.0.3:8000;\n    server 10.0.0.4:8000;" in block
