@@ -39,6 +39,7 @@ from mgmt.exceptions import NotAuthenticated, NotFound, PermissionDenied, Valida
 from .models import EdgeSession, EdgeTicket, Workspace, WorkspaceStatus
 
 APPS = ("vscode", "jupyter")
+APP_LABELS = {"vscode": "VS Code", "jupyter": "Jupyter"}
 _USERNAME = r"[a-z][a-z0-9-]{1,30}[a-z0-9]"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 _COOKIE_RE = re.compile(r"(?P<token>[A-Za-z0-9_-]{43})\.(?P<exp>[0-9]{1,12})\.(?P<sig>[A-Za-z0-9_-]{22})")

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.pages import page_user
 from mgmt.exceptions import ApplicationError
 
-from . import selectors, services
+from . import edge, selectors, services
 from .models import WorkspaceStatus
 
 _ACTIONS = {
@@ -31,9 +31,13 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         WorkspaceStatus.PROVISIONING,
         WorkspaceStatus.STARTING,
     )
+    # Sent here by the edge when an app of this workspace did not answer (templates/nginx).
+    parsed = edge.host_parse(request.GET.get("unavailable", ""))
+    unavailable = parsed[1] if parsed and parsed[0] == user.username else None
     context = {
         "person": user,
         "workspace": workspace,
+        "unavailable": edge.APP_LABELS[unavailable] if unavailable else None,
         "busy": busy,
         "links": selectors.workspace_links(workspace=workspace) if workspace else None,
         "progress": selectors.workspace_progress(workspace=workspace)

@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from accounts.services import session_create
 from containers import edge, nginx
@@ -85,6 +87,29 @@ def test_a_route_row_is_all_nginx_needs(edge_stack, upstreams, settings):
             "upgrade": None,
             "connection": "close",
         }
+
+
+def test_a_stopped_workspace_sends_a_browser_to_its_page_instead_of_a_bare_502(edge_stack, upstreams):
+    from tests.net import free_port
+
+    person = _person(status=WorkspaceStatus.STOPPED)
+    nginx.add_user_route(
+        username=person.username, vscode=Upstream("127.0.0.1", free_port()), jupyter=upstreams[1]
+    )
+    cookie = _login(edge_stack, person)
+    page = edge_stack.ws(person.username, "vscode", "/", cookie, Accept="text/html")
+    host = edge_stack.nginx.host(person.username, "vscode").split(":")[0]
+    assert page.status_code == 302
+    assert page.headers["Location"].endswith(f"/workspace?unavailable={host}")
+    assert edge_stack.ws(person.username, "vscode", "/api", cookie).status_code == 502  # not a browser
+
+    client = Client()
+    client.force_login(person)
+    client.cookies[settings.SESSION_COOKIE_NAME_WORKSPACE] = session_create(user=person)[1]
+    shown = client.get(f"/workspace?unavailable={host}").content.decode()
+    assert "VS Code is not reachable: your workspace is stopped. Start it below." in shown
+    stranger = client.get(f"/workspace?unavailable=someone--vscode.{host.split('.', 1)[1]}").content.decode()
+    assert 'id="unavailable"' not in stranger  # only the person's own hosts are named
 
 
 def test_websocket_upgrade_headers_reach_the_workspace(edge_stack, upstreams):
