@@ -7,7 +7,7 @@ nginx's `auth_request` checks on every workspace URL.
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -60,6 +60,9 @@ def login_page(request: HttpRequest) -> HttpResponse:
                 request, "pages/login.html", {**context, "error": exc.message}, status=exc.status_code
             )
         target = next_url or ("/admin/" if result.user.is_staff else "/workspace")
+        if result.user.is_staff:
+            # One sign-in for staff: the admin site runs on Django's session, so open it too.
+            auth.login(request, result.user, backend="django.contrib.auth.backends.AllowAllUsersModelBackend")
         response = HttpResponseRedirect(target)
         session_cookie_set(response, result.token)
         return response
@@ -72,6 +75,7 @@ def logout_page(request: HttpRequest) -> HttpResponse:
     session = selectors.session_get_live(token=token)
     if session is not None:
         services.session_revoke(session=session)
+    auth.logout(request)  # the admin's Django session ends with it
     response = redirect("page-login")
     session_cookie_clear(response)
     return response

@@ -181,3 +181,19 @@ def test_long_passwords_against_a_legacy_hash_are_not_a_500(api_client):
     assert login(api_client, "lena@example.com", "q" * 100).status_code == 401
     assert login(api_client, "lena@example.com", long_password).status_code == 200
     assert User.objects.get(username="lena").password.startswith("argon2$")
+
+
+def test_staff_sign_in_once_at_login_and_reach_the_admin(admin_user, alice):
+    """Issue #15: /login signs staff into the admin too; logging out ends both."""
+    from django.test import Client
+
+    client = Client()
+    answer = client.post("/login", {"email": admin_user.email, "password": TEST_PASSWORD})
+    assert answer.status_code == 302 and answer["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200  # no second log-in
+    client.post("/logout")
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+    person = Client()
+    person.post("/login", {"email": alice.email, "password": TEST_PASSWORD})
+    assert person.get("/admin/")["Location"].startswith("/admin/login/")  # people stay out
