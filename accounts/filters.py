@@ -3,10 +3,12 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from mgmt.api.filters import StrictFilterSet
+
 from .models import User, UserStatus, UserType
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(StrictFilterSet):
     """`?status=pending&type=qvp&search=ali` on the user list."""
 
     status = django_filters.ChoiceFilter(choices=UserStatus.choices)

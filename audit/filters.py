@@ -3,10 +3,12 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from mgmt.api.filters import StrictFilterSet
+
 from .models import AuditLog, LogLevel
 
 
-class AuditLogFilter(django_filters.FilterSet):
+class AuditLogFilter(StrictFilterSet):
     """`?user=alice&action=user.&level=warning&source=api&since=…&until=…`"""
 
     user = django_filters.CharFilter(method="filter_user", max_length=255)

@@ -60,7 +60,7 @@ _LINE_MAX = 4000
 @transaction.atomic
 def project_create(*, actor: Any, name: str, description: str = "") -> Project:
     if Project.objects.filter(name=name).exists():
-        raise ValidationFailed(f"name: a project called {name!r} exists already.")
+        raise Conflict(f"name: a project called {name!r} exists already.")
     project = Project.objects.create(name=name, description=description, created_by=actor)
     if getattr(actor, "user_type", None) == "qvp":
         _member_grant(project, actor)
@@ -94,7 +94,7 @@ def _member_grant(project: Project, user: Any) -> None:
 def project_member_add(*, actor: Any, project: Project, user: Any) -> Project:
     """Members are operators (admin or qvp): regular users have no access to builds at all."""
     if getattr(user, "user_type", None) not in ("admin", "qvp") or not user.is_active:
-        raise ValidationFailed(f"user: {user.username} is not an active operator (admin or qvp).")
+        raise Conflict(f"user: {user.username} is not an active operator (admin or qvp).")
     _member_grant(project, user)
     audit_log_record(
         action="project.member_add", actor=actor, target=project, details={"user": user.username}
@@ -163,7 +163,7 @@ def build_create(
     if push and registry is None:
         registry = Registry.objects.default()
         if registry is None:
-            raise ValidationFailed("registry: pushing needs a registry, and no default registry is set.")
+            raise Conflict("registry: pushing needs a registry, and no default registry is set.")
     if source == BuildSource.DOCKERFILE:
         if not dockerfile.strip():
             raise ValidationFailed("dockerfile: is empty.")
@@ -171,7 +171,7 @@ def build_create(
         if base_upload is None:
             raise ValidationFailed("base_upload: a build on a guest OS upload names the upload.")
         if base_upload.status != UploadStatus.COMPLETE or base_upload.kind != UploadKind.ROOTFS:
-            raise ValidationFailed("base_upload: must be a complete root file system upload.")
+            raise Conflict("base_upload: must be a complete root file system upload.")
         if _FROM_RE.search(dockerfile):
             raise ValidationFailed("dockerfile: leave out FROM; the build starts from the upload.")
     elif source == BuildSource.CONTEXT:

@@ -99,7 +99,7 @@ def upload_chunk(*, upload_id: Any, offset: int, stream: IO[bytes], length: int)
         if offset > upload.received:
             raise Conflict(f"offset: expected at most {upload.received} (bytes received so far).")
         if offset + length > upload.size:
-            raise ValidationFailed(f"The chunk ends past the declared size of {upload.size} bytes.")
+            raise Conflict(f"The chunk ends past the declared size of {upload.size} bytes.")
         written = _write_at(upload_file_path(upload), offset, stream, length)
         if written != length:
             raise ValidationFailed(f"The chunk ended after {written} of {length} bytes; send it again.")
@@ -149,7 +149,7 @@ def upload_finish(*, upload_id: Any, sha256: str, actor: Any) -> GuestUpload:
         actual = _sha256_of(part)
         if not hmac.compare_digest(actual, sha256):
             # Left open: the client may resend chunks and finish again.
-            raise ValidationFailed(f"sha256: the file received has checksum {actual}, not {sha256}.")
+            raise Conflict(f"sha256: the file received has checksum {actual}, not {sha256}.")
         upload.status = UploadStatus.COMPLETE
         upload.sha256 = actual
         upload.completed_at = timezone.now()
@@ -187,7 +187,7 @@ def _check_importable(upload: GuestUpload) -> None:
     if upload.status != UploadStatus.COMPLETE:
         raise Conflict("The upload is not complete yet.")
     if upload.kind != UploadKind.ROOTFS:
-        raise ValidationFailed("Only a root file system tarball can become an image.")
+        raise Conflict("Only a root file system tarball can become an image.")
 
 
 def upload_import(

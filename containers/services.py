@@ -273,7 +273,7 @@ def workspace_approve(
     image = (image or "").strip() or default_workspace_image()
     allowed = allowed_workspace_images()
     if image not in allowed:
-        raise ValidationFailed(
+        raise Conflict(  # the allowed list decides, not the shape of the name
             f"image: {image!r} is not an allowed workspace image ({', '.join(allowed)}).",
             details={"image": [f"Choose one of: {', '.join(allowed)}."]},
         )

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.services import audit_log_record
-from mgmt.exceptions import ValidationFailed
+from mgmt.exceptions import Conflict, ValidationFailed
 from servers.agent_client import AgentClient
 from servers.models import Server
 
@@ -41,7 +41,7 @@ def registry_create(
     verify_tls: bool = True,
 ) -> Registry:
     if Registry.objects.filter(name=name).exists():
-        raise ValidationFailed(f"name: a registry called {name!r} exists already.")
+        raise Conflict(f"name: a registry called {name!r} exists already.")
     registry = Registry.objects.create(
         name=name,
         url=validate_registry_url(url),
@@ -77,7 +77,7 @@ def registry_update(
     changed: list[str] = []
     if name is not _UNSET and name != registry.name:
         if Registry.objects.filter(name=name).exclude(pk=registry.pk).exists():
-            raise ValidationFailed(f"name: a registry called {name!r} exists already.")
+            raise Conflict(f"name: a registry called {name!r} exists already.")
         registry.name = name
         changed.append("name")
     if url is not _UNSET:
@@ -136,7 +136,7 @@ def allowed_image_create(
 ) -> AllowedImage:
     _check_ref(name)
     if AllowedImage.objects.filter(name=name).exists():
-        raise ValidationFailed(f"name: {name} is on the list already.")
+        raise Conflict(f"name: {name} is on the list already.")
     image = AllowedImage.objects.create(name=name, description=description, is_default=is_default)
     if is_default:
         _clear_other_defaults(AllowedImage, image.pk)

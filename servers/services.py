@@ -382,7 +382,7 @@ def server_stats_prune(*, now: datetime | None = None, dry_run: bool = False) ->
 # --- SSH operator actions --------------------------------------------------------------
 def _ssh_target(server: Server, *, with_fingerprint: bool = True) -> SSHTarget:
     if not server.ssh_user:
-        raise ValidationFailed(f"No SSH user is set for {server.name}.")
+        raise Conflict(f"No SSH user is set for {server.name}.")
     return SSHTarget(
         name=server.name,
         host=server.address,
@@ -450,7 +450,7 @@ def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> 
 
 def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
     if not settings.SSH_AGENT_INSTALL_COMMAND:
-        raise ValidationFailed("SSH_AGENT_INSTALL_COMMAND is not configured.")
+        raise Conflict("SSH_AGENT_INSTALL_COMMAND is not configured.")
     return _ssh_run(
         actor=actor,
         server=server,

@@ -4,9 +4,91 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User, UserStatus, UserType
+from accounts.validators import RESERVED_USERNAMES
+
+# What the services accept, for the schema (the services check it and say what is wrong): a
+# username is 3-32 of [a-z0-9-], no "--", not reserved; a password has Django's validators' length
+# and is not all digits (similarity to the account and the common-passwords list stay unsaid).
+USERNAME_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?!.*--)[a-z][a-z0-9-]{1,30}[a-z0-9]$",
+    "maxLength": 32,
+    "not": {"enum": sorted(RESERVED_USERNAMES)},
+}
+PASSWORD_SCHEMA = {
+    "type": "string",
+    "writeOnly": True,
+    "minLength": 8,
+    "maxLength": 128,
+    "pattern": r"[^0-9]",
+    "description": (
+        "At least 8 characters, not all digits, not a common password, unlike the account's names."
+    ),
+}
+
+
+class _ServiceCheckedField(serializers.Field):
+    """Text the service validates (and says what is wrong with); its annotation is the schema.
+
+    Not a CharField, whose non-blank `minLength: 1` drf-spectacular would put over the
+    annotation's. It refuses what a CharField refuses before any service sees it: no text,
+    too long, NUL characters; surrounding whitespace is trimmed when `trim_whitespace`.
+    """
+
+    default_error_messages = {
+        "invalid": "Not a valid string.",
+        "max_length": "Ensure this field has no more than {max_length} characters.",
+        "null_characters_not_allowed": "Null characters are not allowed.",
+    }
+
+    def __init__(self, *, max_length: int, trim_whitespace: bool = True, **kwargs: Any) -> None:
+        self.max_length = max_length
+        self.trim_whitespace = trim_whitespace
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        if "\x00" in data:
+            self.fail("null_characters_not_allowed")
+        return data.strip() if self.trim_whitespace else data
+
+    def to_representation(self, value: Any) -> str:
+        return str(value)
+
+
+@extend_schema_field(USERNAME_SCHEMA)
+class _UsernameField(_ServiceCheckedField):
+    pass
+
+
+@extend_schema_field(PASSWORD_SCHEMA)
+class _PasswordField(_ServiceCheckedField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class _ObjectField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 255,
+        "pattern": r"^$|^/$|^/[^/][\s\S]*$|^https?://[\s\S]*$",
+        "description": "A path starting with '/' (not '//') or an http(s) URL; blank for none.",
+    }
+)
+class _RedirectField(serializers.CharField):
+    pass
+
 
 # Fields that decide what a person may do. An endpoint refuses each of them
 # unless it declares the field itself, so rights can never be raised by
@@ -33,8 +115,8 @@ class RefusePrivilegedFieldsMixin:
 
 class RegisterInput(RefusePrivilegedFieldsMixin, serializers.Serializer):
     email = serializers.EmailField(max_length=255)
-    username = serializers.CharField(max_length=64)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    username = _UsernameField(max_length=64)
+    password = _PasswordField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class LoginInput(serializers.Serializer):
@@ -75,8 +157,8 @@ class UserAdminUpdateInput(RefusePrivilegedFieldsMixin, serializers.Serializer):
     status = serializers.ChoiceField(
         choices=[(UserStatus.ACTIVE, "Active"), (UserStatus.DISABLED, "Disabled")], required=False
     )
-    redirect_url = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False)
+    redirect_url = _RedirectField(max_length=255, required=False, allow_blank=True)
+    metadata = _ObjectField(required=False)
 
     def validate_metadata(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -85,7 +167,7 @@ class UserAdminUpdateInput(RefusePrivilegedFieldsMixin, serializers.Serializer):
 
 
 class PasswordResetInput(serializers.Serializer):
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    password = _PasswordField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class RejectInput(serializers.Serializer):

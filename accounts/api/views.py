@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.middleware.csrf import get_token
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -14,7 +15,9 @@ from accounts.filters import UserFilter
 from accounts.models import User, UserSession, UserStatus
 from accounts.permissions import RequirePermission
 from mgmt.api.renderers import APIResponse
+from mgmt.api.schema import RATE_LIMITED_ERROR, UPSTREAM_ERROR
 from mgmt.api.viewsets import ScopedGenericViewSet
+from mgmt.exceptions import PermissionDenied
 
 from .serializers import (
     DeleteUserQuery,
@@ -29,6 +32,16 @@ from .serializers import (
 )
 from .throttles import RegisterThrottle
 
+# The same answer whether or not the email had an account.
+_SIGN_UP = inline_serializer(
+    "SignUp",
+    {
+        "username": serializers.CharField(),
+        "email": serializers.EmailField(),
+        "status": serializers.ChoiceField(choices=[UserStatus.PENDING]),
+    },
+)
+
 
 class RegisterView(APIView):
     """Sign up: the account waits for an operator's approval."""
@@ -37,7 +50,7 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [RegisterThrottle]
 
-    @extend_schema(request=RegisterInput, responses={201: UserOutput})
+    @extend_schema(request=RegisterInput, responses={201: _SIGN_UP, 429: RATE_LIMITED_ERROR})
     def post(self, request: Request) -> APIResponse:
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -57,7 +70,15 @@ class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginInput, responses={200: LoginOutput})
+    @extend_schema(
+        request=LoginInput,
+        responses={
+            200: LoginOutput,
+            401: OpenApiResponse(description="Invalid email or password."),
+            403: OpenApiResponse(description="The account is pending, rejected or disabled."),
+            429: RATE_LIMITED_ERROR,
+        },
+    )
     def post(self, request: Request) -> APIResponse:
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -128,14 +149,19 @@ class UserViewSet(ScopedGenericViewSet):
 
     @extend_schema(request=UserAdminUpdateInput, responses={200: UserOutput})
     def partial_update(self, request: Request, pk: int) -> APIResponse:
+        """People change their own email; user managers also role, status, redirect and metadata."""
         user = self.get_object()
         manager = RequirePermission("manage_users").has_permission(request, self)
+        managed_only = set(UserAdminUpdateInput().fields) - set(UserSelfUpdateInput().fields)
+        refused = sorted(managed_only & set(getattr(request.data, "keys", list)()))
+        if not manager and refused:
+            raise PermissionDenied(f"Only user managers may change {', '.join(refused)}.")
         data = (UserAdminUpdateInput if manager else UserSelfUpdateInput)(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_update(actor=request.user, user=user, **data.validated_data)
         return APIResponse(UserOutput(user).data, message="Account updated.")
 
-    @extend_schema(parameters=[DeleteUserQuery], responses={200: None, 202: None})
+    @extend_schema(parameters=[DeleteUserQuery], responses={200: None, 202: None, 503: UPSTREAM_ERROR})
     def destroy(self, request: Request, pk: int) -> APIResponse:
         query = DeleteUserQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

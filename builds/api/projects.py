@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -13,7 +13,7 @@ from builds import selectors, services
 from builds.models import Project
 from mgmt.api.renderers import APIResponse
 from mgmt.api.viewsets import ScopedGenericViewSet
-from mgmt.exceptions import PermissionDenied, ValidationFailed
+from mgmt.exceptions import NotFound, PermissionDenied
 
 from .serializers import (
     BuildCreateSerializer,
@@ -22,6 +22,7 @@ from .serializers import (
     MemberSerializer,
     ProjectSerializer,
     ProjectUpdateSerializer,
+    build_create_schema,
 )
 
 
@@ -51,10 +52,13 @@ class ProjectViewSet(ActionPermissionMixin, ScopedGenericViewSet):
 
     @extend_schema(request=ProjectUpdateSerializer)
     def partial_update(self, request: Request, pk: str) -> APIResponse:
+        project = self.get_object()
         data = ProjectUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         project = services.project_update(
-            actor=request.user, project=self.get_object(), **data.validated_data
+            actor=request.user,
+            project=project,
+            description=data.validated_data.get("description", project.description),
         )
         return APIResponse(ProjectSerializer(project).data, message="Project updated.")
 
@@ -63,14 +67,19 @@ class ProjectViewSet(ActionPermissionMixin, ScopedGenericViewSet):
         return APIResponse(None, message="Project deleted.")
 
     def _member(self, request: Request):
-        data = MemberSerializer(data=request.data)
+        # DELETE names the member in the query (a DELETE body is dropped by many clients and proxies);
+        # a body is still read when the query has none.
+        source = request.data
+        if request.method == "DELETE" and "username" in request.query_params:
+            source = request.query_params
+        data = MemberSerializer(data=source)
         data.is_valid(raise_exception=True)
         user = get_user_model().objects.filter(username=data.validated_data["username"]).first()
         if user is None:
-            raise ValidationFailed("username: no such user.")
+            raise NotFound("username: no such user.")
         return user
 
-    @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
+    @extend_schema(request=MemberSerializer, responses={200: ProjectSerializer, 404: None})
     @action(detail=True, methods=["post"])
     def members(self, request: Request, pk: str) -> APIResponse:
         project = services.project_member_add(
@@ -78,7 +87,7 @@ class ProjectViewSet(ActionPermissionMixin, ScopedGenericViewSet):
         )
         return APIResponse(ProjectSerializer(project).data, message="Member added.")
 
-    @extend_schema(request=MemberSerializer, responses=ProjectSerializer)
+    @extend_schema(parameters=[MemberSerializer], responses={200: ProjectSerializer, 404: None})
     @members.mapping.delete
     def remove_member(self, request: Request, pk: str) -> APIResponse:
         project = services.project_member_remove(
@@ -112,8 +121,11 @@ class BuildViewSet(ActionPermissionMixin, ScopedGenericViewSet):
         return APIResponse(BuildSerializer(self.get_object()).data)
 
     @extend_schema(
-        request={"application/json": BuildCreateSerializer, "multipart/form-data": BuildCreateSerializer},
-        responses={201: BuildSerializer},
+        request={
+            "application/json": build_create_schema(multipart=False),
+            "multipart/form-data": build_create_schema(multipart=True),
+        },
+        responses={201: BuildSerializer, 404: OpenApiResponse(description="A named object does not exist.")},
     )
     def create(self, request: Request) -> APIResponse:
         data = BuildCreateSerializer(data=request.data)
@@ -130,7 +142,7 @@ class BuildViewSet(ActionPermissionMixin, ScopedGenericViewSet):
         )
         return APIResponse(BuildSerializer(build).data, status=201, message="Build queued.")
 
-    @extend_schema(parameters=[OpenApiParameter("since", int, description="First line number wanted.")])
+    @extend_schema(parameters=[BuildLogQuery], responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str) -> APIResponse:
         """The log lines numbered `since` and later; ask again with `since=next` for new ones."""

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
@@ -13,13 +13,16 @@ from builds.models import UploadStatus
 from builds.selectors import upload_list
 from mgmt.api.parsers import OctetStreamParser
 from mgmt.api.renderers import APIResponse
+from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 from mgmt.exceptions import Conflict, ValidationFailed
 
 from .serializers import (
+    ChunkQuery,
     UploadFinishSerializer,
     UploadImportSerializer,
     UploadSerializer,
     UploadStartSerializer,
+    upload_start_schema,
 )
 
 
@@ -46,7 +49,7 @@ class UploadViewSet(
     def get_queryset(self):
         return upload_list()
 
-    @extend_schema(request=UploadStartSerializer, responses={201: UploadSerializer})
+    @extend_schema(request={"application/json": upload_start_schema()}, responses={201: UploadSerializer})
     def create(self, request: Request) -> APIResponse:
         data = UploadStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -55,17 +58,19 @@ class UploadViewSet(
 
     @extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("offset", int, required=True, description="Byte offset of this chunk.")],
-        responses=UploadSerializer,
+        parameters=[ChunkQuery],
+        responses={200: UploadSerializer, 409: CONFLICT_ERROR},
     )
     @action(detail=True, methods=["put"], parser_classes=[OctetStreamParser])
     def chunk(self, request: Request, pk: str | None = None) -> APIResponse:
         upload = self.get_object()
+        query = ChunkQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        offset = query.validated_data["offset"]
         try:
-            offset = int(request.query_params.get("offset", ""))
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError as exc:
-            raise ValidationFailed("offset: an integer query parameter is required.") from exc
+            raise ValidationFailed("Content-Length: not a number.") from exc
         upload = uploads.upload_chunk(
             upload_id=upload.pk, offset=offset, stream=request.stream, length=length
         )
@@ -73,7 +78,7 @@ class UploadViewSet(
             UploadSerializer(upload).data, message=f"{upload.received} of {upload.size} bytes."
         )
 
-    @extend_schema(request=UploadFinishSerializer, responses=UploadSerializer)
+    @extend_schema(request=UploadFinishSerializer, responses={200: UploadSerializer, 409: CONFLICT_ERROR})
     @action(detail=True, methods=["post"])
     def finish(self, request: Request, pk: str | None = None) -> APIResponse:
         upload = self.get_object()
@@ -86,7 +91,7 @@ class UploadViewSet(
         )
         return APIResponse(UploadSerializer(upload).data, message="Upload complete; checksum verified.")
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 409: CONFLICT_ERROR})
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         upload = self.get_object()
@@ -99,7 +104,10 @@ class UploadViewSet(
         uploads.upload_delete(upload=self.get_object(), actor=request.user)
         return APIResponse(None, message="Upload deleted.")
 
-    @extend_schema(request=UploadImportSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=UploadImportSerializer,
+        responses={201: OpenApiTypes.OBJECT, 404: None, 409: CONFLICT_ERROR, 503: UPSTREAM_ERROR},
+    )
     @action(detail=True, methods=["post"], url_path="import", url_name="import")
     def import_image(self, request: Request, pk: str | None = None) -> APIResponse:
         """A finished root file system upload becomes an image on a server (agent import)."""

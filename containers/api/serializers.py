@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from containers.models import Workspace
 from containers.selectors import workspace_links
 from servers.models import Server
+
+# Sizes of at least 64 MiB (containers.services.memory_parse takes more spellings, e.g. "1.5GiB").
+_MEMORY = RegexValidator(
+    r"^([1-9][0-9]{8,11}|(6[4-9]|[7-9][0-9]|[1-9][0-9]{2,5})[mM]|[1-9][0-9]{0,3}[gG]|[1-9][0-9]?[tT])$",
+    'At least 64 MiB: bytes (at least 100000000) or a size like "512m", "2g".',
+)
 
 
 class ApproveInput(serializers.Serializer):
@@ -16,7 +23,9 @@ class ApproveInput(serializers.Serializer):
         queryset=Server.objects.all(), required=False, allow_null=True
     )
     cpu = serializers.FloatField(required=False, min_value=0.1, max_value=256)
-    memory = serializers.CharField(required=False, max_length=16, help_text='Bytes or a size like "2g".')
+    memory = serializers.CharField(
+        required=False, max_length=16, validators=[_MEMORY], help_text='Bytes or a size like "2g".'
+    )
     gpus = serializers.IntegerField(required=False, min_value=0, max_value=16, default=0)
     image = serializers.CharField(required=False, max_length=255, allow_blank=True)
 
@@ -31,7 +40,7 @@ class LogsQuery(serializers.Serializer):
 class WorkspaceOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     owner_id = serializers.IntegerField()
-    server = serializers.CharField(source="server.name", default=None)
+    server = serializers.CharField(source="server.name", default=None, allow_null=True)
     links = serializers.SerializerMethodField()
     status_url = serializers.SerializerMethodField()
 

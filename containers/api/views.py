@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -11,6 +12,7 @@ from accounts.permissions import RequirePermission
 from containers import selectors, services
 from containers.models import Workspace
 from mgmt.api.renderers import APIResponse
+from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 from mgmt.api.viewsets import ScopedGenericViewSet
 
 from .serializers import ApproveInput, LogsQuery, WorkspaceDetailOutput, WorkspaceOutput
@@ -21,7 +23,7 @@ class ApproveView(APIView):
 
     permission_classes = [IsAuthenticated, RequirePermission("manage_users")]
 
-    @extend_schema(request=ApproveInput, responses={202: WorkspaceOutput})
+    @extend_schema(request=ApproveInput, responses={202: WorkspaceOutput, 404: None})
     def post(self, request: Request, pk: int) -> APIResponse:
         user = selectors.user_for_approval(pk=pk)
         data = ApproveInput(data=request.data)
@@ -65,19 +67,28 @@ class WorkspaceViewSet(ScopedGenericViewSet):
         workspace = operation(actor=self.request.user, workspace=workspace)
         return APIResponse(WorkspaceOutput(workspace).data, message=f"Workspace {action} done.")
 
-    @extend_schema(request=None, responses={200: WorkspaceOutput})
+    @extend_schema(request=None, responses={200: WorkspaceOutput, 409: CONFLICT_ERROR, 503: UPSTREAM_ERROR})
     def start(self, request: Request, pk: int) -> APIResponse:
         return self._operate("start")
 
-    @extend_schema(request=None, responses={200: WorkspaceOutput})
+    @extend_schema(request=None, responses={200: WorkspaceOutput, 409: CONFLICT_ERROR, 503: UPSTREAM_ERROR})
     def stop(self, request: Request, pk: int) -> APIResponse:
         return self._operate("stop")
 
-    @extend_schema(request=None, responses={200: WorkspaceOutput})
+    @extend_schema(request=None, responses={200: WorkspaceOutput, 409: CONFLICT_ERROR, 503: UPSTREAM_ERROR})
     def restart(self, request: Request, pk: int) -> APIResponse:
         return self._operate("restart")
 
-    @extend_schema(parameters=[LogsQuery], responses={200: None})
+    @extend_schema(
+        parameters=[LogsQuery],
+        responses={
+            200: inline_serializer(
+                "WorkspaceLogs", {"lines": serializers.ListField(child=serializers.CharField())}
+            ),
+            409: CONFLICT_ERROR,
+            503: UPSTREAM_ERROR,
+        },
+    )
     def logs(self, request: Request, pk: int) -> APIResponse:
         workspace = self.get_object()
         query = LogsQuery(data=request.query_params)

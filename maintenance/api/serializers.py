@@ -43,4 +43,6 @@ class ReconcileRunOutput(serializers.ModelSerializer):
 
 class ReconcileStartInput(serializers.Serializer):
     dry_run = serializers.BooleanField(default=False)
-    server = serializers.RegexField(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z", required=False, default="")
+    server = serializers.RegexField(
+        r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z", max_length=100, required=False, default=""
+    )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -22,14 +23,34 @@ class ReconcileView(APIView):
 
     permission_classes = [RequirePermission("manage_servers")]
 
-    @extend_schema(responses=s.ReconcileRunOutput)
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                {"oneOf": [{"$ref": "#/components/schemas/ReconcileRunOutput"}, {"type": "null"}]},
+                description="The last run; null before the first.",
+            )
+        }
+    )
     def get(self, request: Request) -> APIResponse:
         run = selectors.reconcile_run_latest()
         if run is None:
             return APIResponse(None, message="The reconciler has not run yet.")
         return APIResponse(s.ReconcileRunOutput(run).data)
 
-    @extend_schema(request=s.ReconcileStartInput, responses={202: None})
+    @extend_schema(
+        request=s.ReconcileStartInput,
+        responses={
+            202: inline_serializer(
+                "ReconcileQueued",
+                {
+                    "dry_run": serializers.BooleanField(),
+                    "server_name": serializers.CharField(),
+                    "trigger": serializers.CharField(),
+                },
+            ),
+            404: OpenApiResponse(description="No server has that name."),
+        },
+    )
     def post(self, request: Request) -> APIResponse:
         form = s.ReconcileStartInput(data=request.data)
         form.is_valid(raise_exception=True)

@@ -39,6 +39,30 @@ def _first_message(detail: Any) -> str:
     return str(detail)
 
 
+def _codes(codes: Any) -> set[str]:
+    """Every leaf code of DRF's `get_codes()` (nested dicts and lists of codes)."""
+    if isinstance(codes, dict):
+        return set().union(*(_codes(value) for value in codes.values()))
+    if isinstance(codes, list):
+        return set().union(*(_codes(value) for value in codes))
+    return {str(codes)}
+
+
+def _validation_status(exc: drf.ValidationError) -> int:
+    """400, unless the input is well formed and only names what clashes or is missing.
+
+    A value that is already taken (a unique field) is a conflict, 409; an id of an
+    object that does not exist (or that you may not see) is a 404, like the same id
+    in a path. Well-formed input is never a 400 for something no schema can know.
+    """
+    codes = _codes(exc.get_codes())
+    if codes and codes <= {"unique"}:
+        return 409
+    if codes and codes <= {"unique", "does_not_exist"}:
+        return 404
+    return exc.status_code
+
+
 def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         set_rollback()
@@ -80,7 +104,8 @@ def envelope_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
     else:
         message = _first_message(exc.detail)
         data = None
-    response = envelope(message, data, status=exc.status_code)
+    status = _validation_status(exc) if isinstance(exc, drf.ValidationError) else exc.status_code
+    response = envelope(message, data, status=status)
     for key, value in headers.items():
         response[key] = value
     return response

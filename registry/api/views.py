@@ -4,20 +4,30 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework import mixins, viewsets
+from drf_spectacular.utils import OpenApiTypes, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.permissions import ActionPermissionMixin, RequirePermission
 from mgmt.api.renderers import APIResponse
+from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 from mgmt.exceptions import NotFound
 from servers.models import Server
 
 from .. import selectors, services
 from ..models import AllowedImage
 from . import serializers as s
+
+_REPOSITORIES = inline_serializer(
+    "RegistryRepositories", {"repositories": serializers.ListField(child=serializers.CharField())}
+)
+_TAGS = inline_serializer(
+    "RegistryTags",
+    {"repository": serializers.CharField(), "tags": serializers.ListField(child=serializers.CharField())},
+)
+_DIGEST = inline_serializer("RegistryTagDeleted", {"digest": serializers.CharField()})
 
 
 class RegistryViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
@@ -68,18 +78,19 @@ class RegistryViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         services.registry_delete(actor=request.user, registry=self.get_object())
         return APIResponse(None, message="Registry removed.")
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 503: UPSTREAM_ERROR})
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str) -> APIResponse:
         """Ping /v2/ with the stored credentials."""
         registry = self.get_object()
         return APIResponse(selectors.registry_client(registry).ping(), message=f"{registry.name} answers.")
 
+    @extend_schema(responses={200: _REPOSITORIES, 503: UPSTREAM_ERROR})
     @action(detail=True, methods=["get"])
     def repositories(self, request: Request, pk: str) -> APIResponse:
         return APIResponse({"repositories": selectors.registry_client(self.get_object()).list_repositories()})
 
-    @extend_schema(parameters=[OpenApiParameter("repository", str, required=True)])
+    @extend_schema(parameters=[s.RepositoryQuery], responses={200: _TAGS, 503: UPSTREAM_ERROR})
     @action(detail=True, methods=["get"])
     def tags(self, request: Request, pk: str) -> APIResponse:
         query = s.RepositoryQuery(data=request.query_params)
@@ -88,12 +99,7 @@ class RegistryViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         tags = selectors.registry_client(self.get_object()).list_tags(repository)
         return APIResponse({"repository": repository, "tags": tags})
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("repository", str, required=True),
-            OpenApiParameter("tag", str, required=True),
-        ]
-    )
+    @extend_schema(parameters=[s.TagQuery], responses={200: OpenApiTypes.OBJECT, 503: UPSTREAM_ERROR})
     @action(detail=True, methods=["get"])
     def manifest(self, request: Request, pk: str) -> APIResponse:
         query = s.TagQuery(data=request.query_params)
@@ -101,12 +107,7 @@ class RegistryViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         info = selectors.registry_client(self.get_object()).manifest(**query.validated_data)
         return APIResponse(asdict(info))
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("repository", str, required=True),
-            OpenApiParameter("tag", str, required=True),
-        ]
-    )
+    @extend_schema(parameters=[s.TagQuery], responses={200: _DIGEST, 503: UPSTREAM_ERROR})
     @tags.mapping.delete
     def delete_tag(self, request: Request, pk: str) -> APIResponse:
         query = s.TagQuery(data=request.query_params)
@@ -160,14 +161,19 @@ class ServerImagesView(APIView):
     def get_permissions(self):
         return [RequirePermission("delete_image" if self.request.method == "DELETE" else "view_images")]
 
-    @extend_schema(parameters=[OpenApiParameter("refresh", bool)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        parameters=[s.RefreshQuery],
+        responses={200: {"type": "array", "items": {"type": "object"}}, 404: None, 503: UPSTREAM_ERROR},
+    )
     def get(self, request: Request, server_id: int) -> APIResponse:
-        refresh = request.query_params.get("refresh") in ("1", "true")
-        return APIResponse(selectors.server_images(_server(server_id), use_cache=not refresh))
+        query = s.RefreshQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        server = _server(server_id)
+        return APIResponse(selectors.server_images(server, use_cache=not query.validated_data["refresh"]))
 
     @extend_schema(
-        parameters=[OpenApiParameter("image", str, required=True), OpenApiParameter("force", bool)],
-        responses=OpenApiTypes.OBJECT,
+        parameters=[s.ImageQuery],
+        responses={200: OpenApiTypes.OBJECT, 404: None, 409: CONFLICT_ERROR, 503: UPSTREAM_ERROR},
     )
     def delete(self, request: Request, server_id: int) -> APIResponse:
         query = s.ImageQuery(data=request.query_params)
@@ -183,7 +189,7 @@ class ServerImagePullView(APIView):
 
     permission_classes = [RequirePermission("build_images")]
 
-    @extend_schema(request=s.PullInput, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=s.PullInput, responses={200: OpenApiTypes.OBJECT, 404: None, 503: UPSTREAM_ERROR})
     def post(self, request: Request, server_id: int) -> APIResponse:
         data = s.PullInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -198,7 +204,7 @@ class ImagesOverviewView(APIView):
 
     permission_classes = [RequirePermission("view_images")]
 
-    @extend_schema(parameters=[OpenApiParameter("image", str)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[s.OverviewQuery], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> APIResponse:
         query = s.OverviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

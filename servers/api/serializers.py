@@ -2,20 +2,70 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Server, ServerStats
+from ..services import DIAGNOSTICS
+
+# The services' rules (servers.services.validate_*), as patterns the schema shows. CharFields trim
+# surrounding whitespace first, so the services never see what `$` would let through.
+_NAME = RegexValidator(r"^[a-z0-9][a-z0-9._-]{0,62}$", "1-63 lower-case letters, digits, '.', '_' or '-'.")
+_ADDRESS = RegexValidator(
+    r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$",
+    "An IPv4 address or a DNS name.",
+)
+_SSH_USER = RegexValidator(r"^([A-Za-z_][A-Za-z0-9_.-]{0,31})?$", "Not a valid user name.")
+_FINGERPRINT = RegexValidator(r"^(SHA256:[A-Za-z0-9+/]{43})?$", '"SHA256:" and 43 base64 characters.')
+_SECRET = RegexValidator(r"^$|^[\s\S]{16,}$", "At least 16 characters.")
+
+
+_LABEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$(?!\n)"
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": 50,
+        "propertyNames": {"pattern": _LABEL_KEY_PATTERN},
+        "additionalProperties": {"type": "string", "maxLength": 255},
+    }
+)
+class _LabelsField(serializers.DictField):
+    pass
+
+
+def _labels() -> serializers.DictField:
+    return _LabelsField(
+        child=serializers.CharField(max_length=255, trim_whitespace=False, allow_blank=True),
+        required=False,
+        validators=[_validate_label_keys],
+    )
+
+
+def _validate_label_keys(labels: dict[str, str]) -> None:
+    if len(labels) > 50:
+        raise serializers.ValidationError("At most 50 labels.")
+    bad = [key for key in labels if not re.search(_LABEL_KEY_PATTERN, key)]
+    if bad:
+        raise serializers.ValidationError(f"{bad[0][:40]!r} is not a valid label name.")
 
 
 class ServerRegisterInput(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
-    address = serializers.CharField(max_length=253)
+    name = serializers.CharField(max_length=63, validators=[_NAME])
+    address = serializers.CharField(max_length=253, validators=[_ADDRESS])
     agent_port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
     agent_tls = serializers.BooleanField(required=False, default=False)
-    agent_secret = serializers.CharField(write_only=True, trim_whitespace=False, max_length=512)
-    ssh_user = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    agent_secret = serializers.CharField(
+        write_only=True, trim_whitespace=False, min_length=16, max_length=512
+    )
+    ssh_user = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=32, validators=[_SSH_USER]
+    )
     ssh_port = serializers.IntegerField(required=False, default=22, min_value=1, max_value=65535)
     ssh_private_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, default="", trim_whitespace=False, max_length=16384
@@ -24,29 +74,37 @@ class ServerRegisterInput(serializers.Serializer):
         write_only=True, required=False, allow_blank=True, default="", trim_whitespace=False, max_length=512
     )
     ssh_host_key_fingerprint = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=128
+        required=False, allow_blank=True, default="", max_length=128, validators=[_FINGERPRINT]
     )
-    labels = serializers.DictField(child=serializers.CharField(max_length=255), required=False, default=dict)
+    labels = _labels()
 
 
 class ServerUpdateInput(serializers.Serializer):
-    name = serializers.CharField(max_length=63, required=False)
-    address = serializers.CharField(max_length=253, required=False)
+    name = serializers.CharField(max_length=63, required=False, validators=[_NAME])
+    address = serializers.CharField(max_length=253, required=False, validators=[_ADDRESS])
     agent_port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
     agent_tls = serializers.BooleanField(required=False)
     agent_secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=512,
+        validators=[_SECRET],
+        help_text="Blank keeps the current secret.",
     )
-    ssh_user = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    ssh_user = serializers.CharField(required=False, allow_blank=True, max_length=32, validators=[_SSH_USER])
     ssh_port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
     ssh_private_key = serializers.CharField(
         write_only=True, required=False, allow_blank=True, trim_whitespace=False, max_length=16384
     )
     ssh_password = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, trim_whitespace=False
+        write_only=True, required=False, allow_blank=True, trim_whitespace=False, max_length=512
     )
-    ssh_host_key_fingerprint = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    labels = serializers.DictField(child=serializers.CharField(max_length=255), required=False)
+    ssh_host_key_fingerprint = serializers.CharField(
+        required=False, allow_blank=True, max_length=128, validators=[_FINGERPRINT]
+    )
+    labels = _labels()
 
 
 class LiveStatsOutput(serializers.Serializer):
@@ -131,11 +189,13 @@ class ServerStatsOutput(serializers.ModelSerializer):
 
 
 class DiagnoseInput(serializers.Serializer):
-    check = serializers.CharField(max_length=32)
+    check = serializers.ChoiceField(choices=sorted(DIAGNOSTICS))
 
 
 class PinHostKeyInput(serializers.Serializer):
-    expected = serializers.CharField(required=False, allow_blank=True, default="", max_length=128)
+    expected = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=128, validators=[_FINGERPRINT]
+    )
 
 
 class CommandResultOutput(serializers.Serializer):

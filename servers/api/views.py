@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiTypes, extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from accounts.permissions import ActionPermissionMixin, RequirePermission
 from mgmt.api.renderers import APIResponse
+from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 
 from .. import selectors, services
 from ..models import Server
@@ -36,7 +37,16 @@ _ACTION_PERMISSIONS = {
 }
 
 
+_SSH_ERRORS = {409: CONFLICT_ERROR, 503: UPSTREAM_ERROR}
+_DELETED = inline_serializer(
+    "ServerDeleted",
+    {"left_behind": serializers.DictField(child=serializers.ListField(child=serializers.CharField()))},
+)
+
+
 class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
+    """Docker hosts: register, change, drain, poll, SSH actions; secrets are write-only."""
+
     queryset = Server.objects.all()
     serializer_class = s.ServerOutput
 
@@ -79,7 +89,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         server = services.server_update(actor=request.user, server=self.get_object(), **form.validated_data)
         return APIResponse(self._out(server, live=False), message=f"Server {server.name} updated.")
 
-    @extend_schema(parameters=[OpenApiParameter("force", bool)], responses=None)
+    @extend_schema(parameters=[s.DeleteQuery], responses={200: _DELETED})
     def destroy(self, request: Request, pk: str) -> APIResponse:
         query = s.DeleteQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -117,7 +127,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         return APIResponse(self._out(server))
 
     @extend_schema(parameters=[s.HistoryQuery], responses=s.ServerStatsOutput(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)
     def stats(self, request: Request, pk: str) -> APIResponse:
         """Stats history (oldest first) over the last `hours` hours."""
         query = s.HistoryQuery(data=request.query_params)
@@ -125,13 +135,13 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         rows = selectors.server_stats_history(server=self.get_object(), hours=query.validated_data["hours"])
         return APIResponse(s.ServerStatsOutput(rows, many=True).data)
 
-    @extend_schema(request=None, responses=s.CommandResultOutput)
+    @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="ssh/check")
     def ssh_check(self, request: Request, pk: str) -> APIResponse:
         result = services.server_ssh_check(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result), message="SSH works.")
 
-    @extend_schema(request=s.DiagnoseInput, responses=s.CommandResultOutput)
+    @extend_schema(request=s.DiagnoseInput, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="ssh/diagnose")
     def ssh_diagnose(self, request: Request, pk: str) -> APIResponse:
         form = s.DiagnoseInput(data=request.data)
@@ -141,7 +151,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
         )
         return APIResponse(asdict(result))
 
-    @extend_schema(request=s.PinHostKeyInput, responses=s.ServerOutput)
+    @extend_schema(request=s.PinHostKeyInput, responses={200: s.ServerOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="ssh/pin-host-key")
     def ssh_pin_host_key(self, request: Request, pk: str) -> APIResponse:
         form = s.PinHostKeyInput(data=request.data)
@@ -153,13 +163,13 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
             self._out(server, live=False), message=f"Pinned {server.ssh_host_key_fingerprint}."
         )
 
-    @extend_schema(request=None, responses=s.CommandResultOutput)
+    @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="agent/restart")
     def agent_restart(self, request: Request, pk: str) -> APIResponse:
         result = services.server_agent_restart(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result))
 
-    @extend_schema(request=None, responses=s.CommandResultOutput)
+    @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="agent/install")
     def agent_install(self, request: Request, pk: str) -> APIResponse:
         result = services.server_agent_install(actor=request.user, server=self.get_object())
@@ -171,7 +181,7 @@ class TrafficView(APIView):
 
     permission_classes = [RequirePermission("view_traffic")]
 
-    @extend_schema(parameters=[s.TrafficQuery], responses=None)
+    @extend_schema(parameters=[s.TrafficQuery], responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> APIResponse:
         query = s.TrafficQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

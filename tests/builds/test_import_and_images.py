@@ -74,7 +74,7 @@ def test_upload_in_chunks_import_and_build_on_top(server, client_as, unique, cre
             )
             assert again.status_code == 200
     wrong = api.post(f"/api/uploads/{upload_id}/finish", {"sha256": "0" * 64}, format="json")
-    assert wrong.status_code == 400 and "checksum" in wrong.json()["message"]
+    assert wrong.status_code == 409 and "checksum" in wrong.json()["message"]
     digest = hashlib.sha256(data).hexdigest()
     assert api.post(f"/api/uploads/{upload_id}/finish", {"sha256": digest}, format="json").status_code == 200
 

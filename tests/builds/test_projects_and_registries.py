@@ -41,7 +41,7 @@ def test_qvp_sees_and_builds_only_in_their_projects(client_as, host):
     refused = admin_api.post(
         f"/api/projects/{project_id}/members", {"username": alice.username}, format="json"
     )
-    assert refused.status_code == 400 and "operator" in refused.json()["message"]
+    assert refused.status_code == 409 and "operator" in refused.json()["message"]
     project = Project.objects.get(pk=project_id)
     assert quentin.has_perm("builds.build_in_project", project)  # guardian object permission
     assert not quinn.has_perm("builds.build_in_project", project)

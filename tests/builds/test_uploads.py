@@ -120,7 +120,7 @@ def test_a_negative_offset_is_a_bad_request_not_a_conflict(qvp_user, upload_root
     upload = start(client, b"x" * 1000)
     response = put_chunk(client, upload["id"], -5, b"x" * 10)
     assert response.status_code == 400
-    assert response.json()["message"] == "offset: must not be negative (got -5)."
+    assert response.json()["data"] == {"offset": ["Ensure this value is greater than or equal to 0."]}
     assert GuestUpload.objects.get(pk=upload["id"]).received == 0
 
 
@@ -135,7 +135,7 @@ def test_wrong_checksum_is_refused_and_the_upload_can_be_repaired(qvp_user):
     sha = hashlib.sha256(data).hexdigest()
 
     refused = client.post(f"/api/uploads/{upload['id']}/finish", {"sha256": sha}, format="json")
-    assert refused.status_code == 400
+    assert refused.status_code == 409  # well formed, but not what was received
     assert refused.json()["message"].startswith("sha256: the file received has checksum")
     assert GuestUpload.objects.get(pk=upload["id"]).status == UploadStatus.UPLOADING
 
@@ -190,13 +190,13 @@ def test_kinds_are_limited_by_settings(qvp_user, settings):
 def test_chunks_past_the_size_or_too_big_are_refused(qvp_user, settings):
     client = client_for(qvp_user)
     upload = start(client, b"x" * 1000)
-    assert put_chunk(client, upload["id"], 0, b"y" * 1200).status_code == 400
+    assert put_chunk(client, upload["id"], 0, b"y" * 1200).status_code == 409  # past the declared size
     settings.UPLOAD_CHUNK_MAX_BYTES = 100
     assert put_chunk(client, upload["id"], 0, b"y" * 200).status_code == 400
     response = client.put(
         f"/api/uploads/{upload['id']}/chunk", data=b"x", content_type="application/octet-stream"
     )
-    assert response.status_code == 400 and response.json()["message"].startswith("offset")
+    assert response.status_code == 400 and "offset" in response.json()["data"]
 
 
 def test_roles(admin_user, qvp_user, alice, upload_root, django_capture_on_commit_callbacks):

@@ -57,7 +57,7 @@ def test_approval_without_any_server_is_a_conflict_and_changes_nothing(admin_use
 def test_approval_refuses_images_not_allowed_and_bad_sizes(admin_user):
     make_server("h1")
     user = UserFactory(pending=True)
-    with pytest.raises(ValidationFailed, match="not an allowed workspace image"):
+    with pytest.raises(Conflict, match="not an allowed workspace image"):
         workspace_approve(actor=admin_user, user=user, image="evil/image:latest")
     with pytest.raises(ValidationFailed, match="memory"):
         workspace_approve(actor=admin_user, user=user, memory="lots")

@@ -38,16 +38,16 @@ ROWS = [
     _on_server("servers:server-drain", "POST", admin_only()),
     _on_server("servers:server-undrain", "POST", admin_only()),
     _on_server("servers:server-refresh", "POST", admin_only()),
-    # No SSH credentials on this host: after the role check the admin hears what is missing (400).
-    _on_server("servers:server-ssh-check", "POST", admin_only(400)),
-    _on_server("servers:server-ssh-diagnose", "POST", admin_only(400), data=lambda ctx: {"check": "uptime"}),
+    # No SSH credentials on this host: after the role check the admin hears what is missing (409).
+    _on_server("servers:server-ssh-check", "POST", admin_only(409)),
+    _on_server("servers:server-ssh-diagnose", "POST", admin_only(409), data=lambda ctx: {"check": "uptime"}),
     _on_server(
         "servers:server-ssh-pin-host-key",
         "POST",
-        admin_only(400),
+        admin_only(409),
         data=lambda ctx: {"expected": "SHA256:" + "A" * 43},
     ),
-    _on_server("servers:server-agent-restart", "POST", admin_only(400)),
-    _on_server("servers:server-agent-install", "POST", admin_only(400)),
+    _on_server("servers:server-agent-restart", "POST", admin_only(409)),
+    _on_server("servers:server-agent-install", "POST", admin_only(409)),
     Row("servers:traffic", "GET", operators()),
 ]

@@ -7,7 +7,7 @@ from django.core.management import call_command
 def test_openapi_schema_generates_without_warnings():
     out = io.StringIO()
     call_command("spectacular", "--fail-on-warn", "--validate", "--format", "openapi-json", stdout=out)
-    assert '"openapi": "3.0.3"' in out.getvalue()
+    assert '"openapi": "3.1.0"' in out.getvalue()
 
 
 @pytest.mark.django_db
