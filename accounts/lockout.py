@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 
@@ -14,6 +15,18 @@ def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None) -
     return value.strip().lower() if isinstance(value, str) else None
 
 
+def lockout_minutes() -> int:
+    return int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+
+
+def attempts_left(request: HttpRequest, email: str) -> int:
+    """Failed log-ins this account may still have from this address before its lock-out."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    failures = AxesProxyHandler.get_failures(request, {"email": email})
+    return max(int(settings.AXES_FAILURE_LIMIT) - failures, 0)
+
+
 def lockout_response(
     request: HttpRequest, original_response: HttpResponse | None = None, credentials: Any = None
 ) -> HttpResponse:
@@ -21,5 +34,8 @@ def lockout_response(
     if request.path.startswith("/api/") and original_response is not None:
         return original_response
     return HttpResponse(
-        "Too many failed login attempts; try again later.", status=429, content_type="text/plain"
+        f"Too many failed log-ins for this account from this address; try again in {lockout_minutes()} "
+        "minutes.",
+        status=429,
+        content_type="text/plain",
     )

@@ -28,6 +28,7 @@ from audit.services import audit_log_record
 from mgmt.client_ip import client_ip
 from mgmt.exceptions import Conflict, NotAuthenticated, PermissionDenied, TooManyRequests, ValidationFailed
 
+from .lockout import attempts_left, lockout_minutes
 from .models import User, UserSession, UserStatus, UserType
 from .permissions import user_has_permission
 from .roles import user_role_sync
@@ -222,9 +223,16 @@ def user_login(*, request: HttpRequest, email: str, password: str) -> LoginResul
     if user is None:
         if getattr(request, "axes_locked_out", False):
             _login_failed(email=email, reason="locked out")
-            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-            raise TooManyRequests(f"Too many failed logins; try again in {minutes} minutes.")
+            raise TooManyRequests(
+                f"Too many failed logins for this account from this address; try again in "
+                f"{lockout_minutes()} minutes."
+            )
         _login_failed(email=email, reason="invalid credentials")
+        if attempts_left(request, email) == 1:
+            raise NotAuthenticated(
+                f"Invalid email or password. One more failure locks this account out from this address "
+                f"for {lockout_minutes()} minutes."
+            )
         raise NotAuthenticated("Invalid email or password.")
     refusal = _login_refusal(user)
     if refusal:

@@ -257,8 +257,10 @@ REGISTER_RATE_LIMIT = env.str("REGISTER_RATE_LIMIT", default="20/hour")
 # django-axes: lock out by username + IP; one proxy hop trusted at most.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
-# Either criterion locks: rotating a spoofed X-Forwarded-For never resets the per-username count.
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# The pair locks: one address (a classroom behind NAT) never locks out everyone behind it, and
+# one account's guesser cannot lock its owner out from elsewhere. nginx's limit_req on log-in caps
+# the rate per address; the client address is the trusted proxy's view (mgmt.client_ip).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # The client address as mgmt.client_ip computes it (N-th X-Forwarded-For entry from the right).
