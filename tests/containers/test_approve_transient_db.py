@@ -198,3 +198,39 @@ def test_marking_active_picked_as_deadlock_victim_runs_again(server, workspace_d
     assert (
         AuditLog.objects.filter(action_type="workspace.provision", target_id=str(workspace.pk)).count() == 1
     )
+
+
+def test_approving_again_while_the_workspace_is_marked_active_is_not_a_500(admin_api, server, workspace_dirs):
+    """The cycle the platform's own code makes: an approval locks the person, then their
+    workspace; marking the workspace active (the saga's last step, in a worker or in an eager
+    approval) locks the workspace, then the person. Approvals of one person sent at once on a
+    loaded machine meet it; the approval has changed nothing yet, so MariaDB rolls it back."""
+    person = UserFactory()
+    workspace = Workspace.objects.create(
+        owner=person, server=server, image="x", memory=256 * 1024**2, status=WorkspaceStatus.STARTING
+    )
+
+    def first() -> None:  # workspace_mark_active's order: the workspace row (a conditional update) …
+        Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.STARTING).update(
+            status=WorkspaceStatus.ACTIVE
+        )
+
+    def then() -> None:  # … then the owner (accounts.services.user_workspace_record)
+        list(User.objects.select_for_update().filter(pk=person.pk))
+        rival.release.set()
+
+    rival = Rival(first, then)
+    rival.start()
+    assert rival.holding.wait(30)
+    rival.waiter = connection_id()
+    before = deadlocks()
+    answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {}, format="json")
+    rival.release.set()
+    rival.join(60)
+
+    assert rival.saw_approval_wait, "the approval never waited for the workspace row"
+    assert rival.error is None, f"the saga's side, not the approval, was rolled back: {rival.error!r}"
+    assert deadlocks() > before
+    assert answer.status_code == 202, answer.json()
+    assert answer.json()["message"] == "Already approved."
+    assert Workspace.objects.filter(owner=person).count() == 1
