@@ -61,3 +61,8 @@ def user_redirect_url(*, user: User) -> str:
     if user.is_staff:
         return "/admin/"
     return "/workspace"
+
+
+def pending_signups() -> UserQuerySet:
+    """Sign-ups waiting for an operator, oldest first (the admin's dashboard and list)."""
+    return User.objects.pending().order_by("created_at", "id")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
 from mgmt.exceptions import Conflict, NotFound
@@ -14,7 +17,7 @@ from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStatus
 
 from . import edge
-from .models import RESERVING_STATUSES, Workspace
+from .models import RESERVING_STATUSES, Workspace, WorkspaceStatus
 
 
 def workspace_list(*, user: Any) -> Any:
@@ -89,6 +92,60 @@ def server_reservations(*, server: Server, exclude: Workspace | None = None) -> 
         memory=Coalesce(Sum("memory"), 0), gpus=Coalesce(Sum("gpus"), 0), cpu=Coalesce(Sum("cpu"), 0.0)
     )
     return {"memory": int(totals["memory"]), "gpus": int(totals["gpus"]), "cpu": float(totals["cpu"])}
+
+
+def server_reservations_by_server() -> dict[int, dict[str, float]]:
+    """What the workspaces of every server reserve ({server_id: {cpu, memory, gpus}}), in one query."""
+    rows = (
+        Workspace.objects.filter(server__isnull=False, status__in=RESERVING_STATUSES)
+        .values("server_id")
+        .annotate(
+            memory=Coalesce(Sum("memory"), 0), gpus=Coalesce(Sum("gpus"), 0), cpu=Coalesce(Sum("cpu"), 0.0)
+        )
+        .order_by()
+    )
+    return {
+        row["server_id"]: {"memory": int(row["memory"]), "gpus": int(row["gpus"]), "cpu": float(row["cpu"])}
+        for row in rows
+    }
+
+
+def server_free_capacity(*, server: Server, reserved: dict[str, float] | None = None) -> dict[str, Any]:
+    """What `server` has left after its workspaces' reservations (None where its capacity is unknown)."""
+    reserved = reserved if reserved is not None else server_reservations(server=server)
+    return {
+        "cpu": None if server.cpu_count is None else server.cpu_count - reserved.get("cpu", 0.0),
+        "memory": None if server.memory_total is None else server.memory_total - reserved.get("memory", 0),
+        "gpus": (server.gpu_count or 0) - int(reserved.get("gpus", 0)),
+    }
+
+
+def server_free_label(*, server: Server, reserved: dict[str, float] | None = None) -> str:
+    """ "local — 3.0 CPU, 20.0 GiB free" for the approve form's server choices."""
+    free = server_free_capacity(server=server, reserved=reserved)
+    cpu = "? CPU" if free["cpu"] is None else f"{free['cpu']:.1f} CPU"
+    memory = "? GiB" if free["memory"] is None else f"{free['memory'] / 1024**3:.1f} GiB"
+    gpus = f", {free['gpus']} GPU" if server.gpu_count else ""
+    return f"{server.name} — {cpu}, {memory}{gpus} free"
+
+
+# Statuses a workspace passes through on its way somewhere; staying in one is being stuck.
+TRANSIENT_STATUSES = (WorkspaceStatus.PENDING, WorkspaceStatus.PROVISIONING, WorkspaceStatus.STARTING)
+
+
+def workspaces_needing_attention(*, stuck_after: timedelta | None = None) -> QuerySet[Workspace]:
+    """Failed workspaces, and those still pending, provisioning or starting after `stuck_after`
+    (default: RECONCILE_STUCK_MINUTES, the reconciler's limit)."""
+    if stuck_after is None:
+        stuck_after = timedelta(minutes=settings.RECONCILE_STUCK_MINUTES)
+    since = timezone.now() - stuck_after
+    return (
+        Workspace.objects.filter(
+            Q(status=WorkspaceStatus.FAILED) | Q(status__in=TRANSIENT_STATUSES, updated_at__lt=since)
+        )
+        .select_related("owner", "server")
+        .order_by("-updated_at", "-id")
+    )
 
 
 def server_fit(*, server: Server, memory: int, gpus: int, exclude: Workspace | None = None) -> Placement:

@@ -51,6 +51,35 @@ def _broker() -> Check:
     return Check("broker", True, "reachable")
 
 
+# The Celery queues whose backlog operators watch (CELERY_TASK_ROUTES plus Celery's default).
+WATCHED_QUEUES = ("provisioning", "builds", "default")
+_PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps messages of priority N in "<queue>\x06\x16N"
+
+
+def celery_queue_depths(queues: tuple[str, ...] = WATCHED_QUEUES) -> dict[str, int | None] | None:
+    """Messages waiting in each queue (Redis LLEN, every priority level); None when the broker is
+    not Redis (eager, memory, filesystem), a queue's value None when Redis did not answer."""
+    url = settings.CELERY_BROKER_URL
+    if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    depths: dict[str, int | None] = {}
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        with client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.llen(queue)
+                for priority in (3, 6, 9):
+                    pipe.llen(f"{queue}{_PRIORITY_SEP}{priority}")
+            counts = pipe.execute()
+    except Exception:  # any client error means "not known", never a broken page
+        return dict.fromkeys(queues)
+    for index, queue in enumerate(queues):
+        depths[queue] = sum(counts[index * 4 : index * 4 + 4])
+    return depths
+
+
 def system_health() -> list[Check]:
     """Database, cache and broker, each with a short status that hides credentials."""
     return [_database(), _cache(), _broker()]

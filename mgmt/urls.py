@@ -8,6 +8,7 @@ from accounts.forms import ActiveAccountAuthenticationForm
 from accounts.pages import login_page, logout_page, register_page
 from containers.edge_views import edge_authorize, edge_callback, edge_verify, workspace_path_redirect
 from containers.pages import workspace_action_page, workspace_page
+from mgmt.admin_dashboard import admin_dashboard
 from mgmt.api.views import HealthView, NotFoundView
 from servers.metrics import metrics_view
 
@@ -27,6 +28,8 @@ api_auth_urls = (
 )
 
 urlpatterns = [
+    # The admin's index is the operators' dashboard (the app list is below it).
+    path("admin/", admin.site.admin_view(admin_dashboard), name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # Pages for people (server-rendered).
     path("", RedirectView.as_view(url="/workspace", permanent=False)),

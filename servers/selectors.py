@@ -185,6 +185,84 @@ def server_stats_history(*, server: Server, hours: int = 24) -> QuerySet[ServerS
     return ServerStats.objects.filter(server=server, at__gte=since).order_by("at")
 
 
+# --- capacity overview (the admin's dashboard) ------------------------------------------------
+def _latest_samples(servers: list[Server]) -> dict[int, ServerStats]:
+    """The newest stored sample of each server (one query for the times, one for the rows)."""
+    newest = (
+        ServerStats.objects.filter(server__in=servers).values("server_id").annotate(at=Max("at")).order_by()
+    )
+    match = Q(pk__in=[])
+    for row in newest:
+        match |= Q(server_id=row["server_id"], at=row["at"])
+    return {row.server_id: row for row in ServerStats.objects.filter(match)}
+
+
+def server_capacity_overview(
+    *, reservations: dict[int, dict[str, float]] | None = None, live: bool = True
+) -> list[dict[str, Any]]:
+    """Every server's CPU, memory, disk and GPU: used, reserved (from `reservations`, the sum of
+    its workspaces' limits by server id) and capacity, with its status.
+
+    Used figures come from the cached live stats the API shows (`servers_stats_fetch`), else from
+    the newest stored sample; with neither they are None ("unknown"). Never raises for an agent.
+    """
+    servers = list(Server.objects.all())
+    results = servers_stats_fetch(servers) if live and servers else {}
+    samples = _latest_samples(servers)
+    rows: list[dict[str, Any]] = []
+    for server in servers:
+        result = results.get(server.pk)
+        sample = samples.get(server.pk)
+        reserved = (reservations or {}).get(server.pk, {})
+        if result is not None and result.ok:
+            stats, source, as_of = result.stats, "live", result.fetched_at
+        elif sample is not None:
+            stats = {
+                "cpu_percent": sample.cpu_percent,
+                "memory_used": sample.memory_used,
+                "memory_total": sample.memory_total,
+                "disk_used": sample.disk_used,
+                "disk_total": sample.disk_total,
+                "gpu_util_percent": sample.gpu_util_percent,
+            }
+            source, as_of = "sample", sample.at.isoformat()
+        else:
+            stats, source, as_of = {}, "", None
+        cpu_count = stats.get("cpu_count") or server.cpu_count
+        cpu_percent = stats.get("cpu_percent")
+        rows.append(
+            {
+                "server": server,
+                "source": source,  # "live", "sample" or "" (unknown)
+                "as_of": as_of,
+                "error": result.error if result is not None and not result.ok else "",
+                "cpu": {
+                    "used": round(cpu_percent * cpu_count / 100, 2)
+                    if cpu_percent is not None and cpu_count
+                    else None,
+                    "percent": cpu_percent,
+                    "reserved": float(reserved.get("cpu", 0.0)),
+                    "total": cpu_count,
+                },
+                "memory": {
+                    "used": stats.get("memory_used"),
+                    "reserved": int(reserved.get("memory", 0)),
+                    "total": stats.get("memory_total") or server.memory_total,
+                },
+                "disk": {
+                    "used": stats.get("disk_used"),
+                    "total": stats.get("disk_total") or server.disk_total,
+                },
+                "gpu": {
+                    "percent": stats.get("gpu_util_percent"),
+                    "reserved": int(reserved.get("gpus", 0)),
+                    "total": stats.get("gpu_count") if source == "live" else server.gpu_count,
+                },
+            }
+        )
+    return rows
+
+
 # --- what lives on a server -------------------------------------------------------------
 # Apps whose objects live on a server register a finder (containers does, for workspaces):
 # a callable taking the Server and returning one short description per live object.
