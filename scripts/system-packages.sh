@@ -11,7 +11,8 @@ test=("${run[@]}" docker-registry openssh-server busybox-static apache2-utils
       mariadb-client redis-tools iproute2 procps
       chromium fonts-dejavu-core  # browser tests: Playwright drives /usr/bin/chromium
       debootstrap  # images/workspace/build.sh: the real workspace image's root filesystem
-      wrk)  # bench/: the load generator
+      wrk  # bench/: the load generator
+      prometheus)  # promtool checks the /metrics names (its daemon is never started)
 
 case "${1:-build}" in
   build) wanted=("${build[@]}") ;;

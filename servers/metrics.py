@@ -61,6 +61,7 @@ def connect_celery_signals() -> None:
 class PlatformCollector(Collector):
     def collect(self) -> Iterator[Any]:
         yield from self._servers()
+        yield from self._server_resources()
         yield from self._workspaces()
         yield from self._requests()
         yield from self._celery()
@@ -84,6 +85,33 @@ class PlatformCollector(Collector):
         yield up
         yield by_status
 
+    # (metric name, help, ServerStats field, scale to base units)
+    _RESOURCES = (
+        ("mgmt_server_cpu_utilization_ratio", "CPU in use, 0 to 1, at the last poll.", "cpu_percent", 0.01),
+        ("mgmt_server_load1", "One-minute load average at the last poll.", "load1", 1),
+        ("mgmt_server_memory_used_bytes", "Memory in use at the last poll.", "memory_used", 1),
+        ("mgmt_server_memory_total_bytes", "Memory of the host.", "memory_total", 1),
+        ("mgmt_server_disk_used_bytes", "Disk in use at the last poll.", "disk_used", 1),
+        ("mgmt_server_disk_total_bytes", "Disk of the host.", "disk_total", 1),
+        ("mgmt_server_gpus", "GPUs of the host.", "gpu_count", 1),
+        ("mgmt_server_containers_running", "Containers running at the last poll.", "containers_running", 1),
+    )
+
+    def _server_resources(self) -> Iterator[Any]:
+        """Each host's figures from its newest stored sample (the periodic poll writes them)."""
+        families = [(GaugeMetricFamily(name, text, labels=["server"]), field, scale)
+                    for name, text, field, scale in self._RESOURCES]  # fmt: skip
+        for server in Server.objects.only("pk", "name"):
+            sample = server.stats_history.order_by("-at").first()
+            if sample is None:
+                continue
+            for family, field, scale in families:
+                value = getattr(sample, field)
+                if value is not None:
+                    family.add_metric([server.name], value * scale)
+        for family, _, _ in families:
+            yield family
+
     def _workspaces(self) -> Iterator[Any]:
         family = GaugeMetricFamily("mgmt_workspaces", "Workspaces by status.", labels=["status"])
         try:
@@ -91,28 +119,33 @@ class PlatformCollector(Collector):
         except LookupError:  # the workspaces app has no model yet
             yield family
             return
-        for row in workspace.objects.values("status").annotate(n=Count("pk")):
-            family.add_metric([row["status"]], row["n"])
+        # Every status, zeros included: a rule on `failed` must see 0, not an absent series.
+        counts = {value: 0 for value, _ in workspace._meta.get_field("status").choices}
+        for row in workspace.objects.values("status").annotate(n=Count("pk")).order_by():
+            counts[row["status"]] = row["n"]
+        for status, count in counts.items():
+            family.add_metric([status], count)
         yield family
 
     def _requests(self) -> Iterator[Any]:
+        # The API's traffic only (admin and people's pages are not API use); errors are the
+        # status_class="5xx" series, not a second counter that is zero everywhere else.
         labels = ["route", "method", "status_class"]
         requests = CounterMetricFamily("mgmt_http_requests", "API requests handled.", labels=labels)
-        errors = CounterMetricFamily("mgmt_http_request_errors", "API requests answered 5xx.", labels=labels)
         latency = HistogramMetricFamily(
             "mgmt_http_request_duration_seconds", "Time to answer API requests.", labels=labels
         )
         for key, row in sorted(traffic.read_totals().items()):
+            if not key.route.startswith("/api/"):
+                continue
             label_values = [key.route, key.method, key.status_class]
             requests.add_metric(label_values, row["count"])
-            errors.add_metric(label_values, row["errors"])
             cumulative, buckets = 0, []
             for bound, count in zip([*traffic.LATENCY_BUCKETS_MS, float("inf")], row["buckets"], strict=True):
                 cumulative += count
                 buckets.append(("+Inf" if bound == float("inf") else str(bound / 1000), cumulative))
             latency.add_metric(label_values, buckets, sum_value=row["duration_ms_total"] / 1000)
         yield requests
-        yield errors
         yield latency
 
     def _celery(self) -> Iterator[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from servers import services, traffic
@@ -135,15 +136,44 @@ def test_metrics_expose_requests_and_task_outcomes(client_500, admin_user, alice
     tasks.rollup_traffic.delay()
     body = client_500.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics").content.decode()
     assert 'mgmt_http_requests_total{method="GET",route="/api/servers",status_class="2xx"} 3.0' in body
-    assert (
-        'mgmt_http_request_errors_total{method="GET",route="/api/test/boom",status_class="5xx"} 1.0' in body
-    )
+    assert 'mgmt_http_requests_total{method="GET",route="/api/test/boom",status_class="5xx"} 1.0' in body
+    assert "mgmt_http_request_errors" not in body  # the 5xx series is the error count
     assert (
         'mgmt_http_request_duration_seconds_count{method="GET",route="/api/servers",status_class="4xx"} 2.0'
         in body
     )
     assert 'mgmt_celery_tasks_total{outcome="success",task="servers.tasks.rollup_traffic"} 1.0' in body
     assert "/metrics" not in [line for line in body.splitlines() if "route=" in line]
+
+
+def test_metrics_have_host_figures_every_workspace_status_and_api_traffic_only(
+    client_500, admin_user, settings, make_server
+):
+    from containers.models import WorkspaceStatus
+    from servers.models import ServerStats
+
+    settings.METRICS_TOKEN = "t0ken-for-metrics"
+    host = make_server(name="gpu-1", status=ServerStatus.ONLINE)
+    ServerStats.objects.create(
+        server=host, cpu_percent=12.5, memory_used=3 * 1024**3, memory_total=8 * 1024**3,
+        disk_used=10, disk_total=100, gpu_count=2, load1=0.5, containers_running=4,
+    )  # fmt: skip
+    ServerStats.objects.create(server=host, at=datetime.now(UTC) - timedelta(hours=1), cpu_percent=99)
+    client_500.force_login(admin_user)
+    assert client_500.get("/admin/").status_code == 200  # an admin page: not API traffic
+    body = client_500.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics").content.decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+    gpu_1 = (("server", "gpu-1"),)
+    assert samples[("mgmt_server_cpu_utilization_ratio", gpu_1)] == 0.125  # the newest sample
+    assert samples[("mgmt_server_memory_total_bytes", gpu_1)] == 8 * 1024**3
+    assert samples[("mgmt_server_gpus", gpu_1)] == 2
+    for status in WorkspaceStatus.values:
+        assert samples[("mgmt_workspaces", (("status", status),))] == 0
+    assert 'route="/admin' not in body
 
 
 def test_admin_server_page_shows_history_charts(client_500, admin_user, make_server):
@@ -201,3 +231,43 @@ def test_admin_registers_through_the_service(client_500, admin_user):
         },
     )
     assert bad.status_code == 200 and b"neither an IP address" in bad.content
+
+
+def test_metric_names_pass_promtool_and_the_grafana_dashboard_uses_only_real_ones(
+    client_500, admin_user, alice, settings, make_server
+):
+    """Prometheus naming (`promtool check metrics`), and deploy/grafana's queries name metrics
+    /metrics really has."""
+    import json
+    import re
+    import subprocess
+    from pathlib import Path
+
+    from servers.models import ServerStats
+    from tests.services import require_binary
+
+    promtool = require_binary("promtool", "prometheus")
+    settings.METRICS_TOKEN = "t0ken-for-metrics"
+    from servers import tasks
+
+    ServerStats.objects.create(
+        server=make_server(name="h1"), cpu_percent=5, load1=0.1, memory_used=1, memory_total=2,
+        disk_used=1, disk_total=2, gpu_count=0, containers_running=1,
+    )  # fmt: skip
+    send_known_sequence(client_500, admin_user, alice)
+    tasks.rollup_traffic.delay()  # a Celery outcome to count
+    body = client_500.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics").content.decode()
+    checked = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
+
+    exposed = {sample.name for family in text_string_to_metric_families(body) for sample in family.samples}
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[2] / "deploy/grafana/mgmt-dashboard.json").read_text()
+    )
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\b(mgmt_[a-z0-9_]+)", target["expr"])
+    }
+    assert queried and queried <= exposed, queried - exposed
