@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.pages import page_user
 from mgmt.exceptions import ApplicationError
 
 from . import edge, selectors, services
+from .activity import workspace_idle_stop_at
 from .models import WorkspaceStatus
 
 _ACTIONS = {
@@ -34,9 +39,15 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
     # Sent here by the edge when an app of this workspace did not answer (templates/nginx).
     parsed = edge.host_parse(request.GET.get("unavailable", ""))
     unavailable = parsed[1] if parsed and parsed[0] == user.username else None
+    stop_at = workspace_idle_stop_at(workspace=workspace) if workspace else None
     context = {
         "person": user,
         "workspace": workspace,
+        # Warned once half of the idle time has passed: the page says when, and since when idle.
+        "idle_stop_at": stop_at
+        if stop_at and stop_at - timezone.now() <= timedelta(minutes=settings.WORKSPACE_IDLE_STOP_MINUTES / 2)
+        else None,
+        "idle_since": stop_at - timedelta(minutes=settings.WORKSPACE_IDLE_STOP_MINUTES) if stop_at else None,
         "unavailable": edge.APP_LABELS[unavailable] if unavailable else None,
         "busy": busy,
         "links": selectors.workspace_links(workspace=workspace) if workspace else None,

@@ -572,7 +572,7 @@ def _ports_refresh(workspace: Workspace, client: AgentClient) -> None:
         _route_write(workspace)
 
 
-def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
+def _operate(*, actor: User | None, workspace: Workspace, action: str, reason: str = "") -> Workspace:
     workspace = _operable(workspace)
     client = _client(workspace)
     if action == "start":
@@ -584,8 +584,8 @@ def _operate(*, actor: User, workspace: Workspace, action: str) -> Workspace:
     from . import tasks
 
     with transaction.atomic():
-        # An operator's or owner's action replaces any earlier reason (e.g. an idle stop).
-        workspace.status_reason = ""
+        # An action replaces any earlier reason (e.g. an idle stop's) with its own, if any.
+        workspace.status_reason = reason[:1000]
         if action == "stop":
             workspace.status = WorkspaceStatus.STOPPED
         else:
@@ -605,8 +605,9 @@ def workspace_start(*, actor: User, workspace: Workspace) -> Workspace:
     return _operate(actor=actor, workspace=workspace, action="start")
 
 
-def workspace_stop(*, actor: User, workspace: Workspace) -> Workspace:
-    return _operate(actor=actor, workspace=workspace, action="stop")
+def workspace_stop(*, actor: User | None, workspace: Workspace, reason: str = "") -> Workspace:
+    """Stop the container; `reason` (e.g. the idle stop's) is what the owner's page says after."""
+    return _operate(actor=actor, workspace=workspace, action="stop", reason=reason)
 
 
 def workspace_restart(*, actor: User, workspace: Workspace) -> Workspace:

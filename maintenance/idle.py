@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_log_record
@@ -61,22 +60,17 @@ def workspaces_stop_idle(*, dry_run: bool = False, now: datetime | None = None) 
         if dry_run:
             continue
         try:
-            workspace_services.workspace_stop(actor=None, workspace=workspace)
+            workspace_services.workspace_stop(actor=None, workspace=workspace, reason=idle_reason(minutes))
         except ApplicationError as exc:
             report.items.pop()
             report.errors.append(f"{label}: {exc.message}")
             continue
-        reason = idle_reason(minutes)
-        with transaction.atomic():
-            Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.STOPPED).update(
-                status_reason=reason
-            )
-            audit_log_record(
-                action="workspace.idle_stop",
-                target=workspace,
-                server_id=workspace.server_id,
-                source="system",
-                details={"username": workspace.owner.username, "idle_minutes": minutes, "cpu_percent": cpu},
-            )
+        audit_log_record(
+            action="workspace.idle_stop",
+            target=workspace,
+            server_id=workspace.server_id,
+            source="system",
+            details={"username": workspace.owner.username, "idle_minutes": minutes, "cpu_percent": cpu},
+        )
     report.count = len(report.items)
     return report

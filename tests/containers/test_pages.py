@@ -66,6 +66,29 @@ def test_my_workspace_page_shows_each_provisioning_step_as_it_runs():
     assert 'id="progress"' not in client.get("/workspace").content.decode()
 
 
+@pytest.mark.django_db
+def test_my_workspace_page_warns_before_the_idle_stop(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from containers.models import RouteActivity, Workspace
+
+    settings.WORKSPACE_IDLE_STOP_MINUTES = 60
+    person = UserFactory(username="ivo")
+    workspace = Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.ACTIVE)
+    client = Client()
+    client.post("/login", {"email": "ivo@example.com", "password": TEST_PASSWORD})
+    assert 'id="idle-warning"' not in client.get("/workspace").content.decode()  # just started
+    long_ago = timezone.now() - timedelta(minutes=45)
+    Workspace.objects.filter(pk=workspace.pk).update(updated_at=long_ago)
+    RouteActivity.objects.create(user=person, last_request_at=long_ago)
+    html = client.get("/workspace").content.decode()
+    assert re.search(r'id="idle-warning"[^>]*>Stops 1[45]\xa0minutes from now if it stays unused', html), html
+    RouteActivity.objects.filter(user=person).update(last_request_at=timezone.now())  # used again
+    assert 'id="idle-warning"' not in client.get("/workspace").content.decode()
+
+
 @pytest.mark.docker
 @pytest.mark.nginx
 def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack, browser_page):
