@@ -368,6 +368,12 @@ def main() -> int:
             while time.monotonic() < deadline and User.objects.filter(pk__in=[u.pk for u in users]).exists():
                 time.sleep(0.5)
             rounds_done = number
+            now = innodb_deadlocks()
+            if now > deadlocks.setdefault("seen", deadlocks["before"]):
+                # Kept at once: the server shows only its latest deadlock.
+                with open(log / "innodb-deadlocks.txt", "a") as out:
+                    out.write(f"=== round {number}: {now - deadlocks['seen']} new\n{innodb_status()}\n")
+                deadlocks["seen"] = now
             codes = "; ".join(
                 f"{endpoint}: {dict(sorted(counter.items(), key=str))}"
                 for endpoint, counter in sorted(tally.codes.items())
@@ -412,7 +418,7 @@ def main() -> int:
     )
     print(
         f"InnoDB deadlocks during the run: {deadlocks.get('after', 0) - deadlocks.get('before', 0)} "
-        "(server-wide; the latest one is in innodb-status.txt)"
+        "(server-wide; each round's latest is in innodb-deadlocks.txt)"
     )
     print(f"logs kept in {log}")
     if tally.failures or backend_5xx:

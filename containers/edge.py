@@ -34,6 +34,7 @@ from django.utils.crypto import salted_hmac
 from accounts.models import UserSession, UserStatus, UserType
 from accounts.tokens import token_hash, token_new
 from audit.services import audit_log_record
+from mgmt.db import atomic_retry
 from mgmt.exceptions import NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 
 from .models import EdgeSession, EdgeTicket, Workspace, WorkspaceStatus
@@ -209,13 +210,17 @@ def edge_ticket_redeem(*, ticket: str | None, host: str, state: str | None) -> E
         raise refused
     token, digest = token_new()
     expires = session.expires_at
-    EdgeSession.objects.create(
-        token_hash=digest,
-        host=found.host,
-        user_id=session.user_id,
-        session=session,
-        workspace_id=found.workspace_id,
-        expires_at=expires,
+    # Its foreign keys share-lock the person and the workspace, which marking the workspace
+    # active locks the other way round: a deadlock victim is inserted again (issue #14).
+    atomic_retry(
+        lambda: EdgeSession.objects.create(
+            token_hash=digest,
+            host=found.host,
+            user_id=session.user_id,
+            session=session,
+            workspace_id=found.workspace_id,
+            expires_at=expires,
+        )
     )
     expiry = int(expires.timestamp())
     return EdgeCookie(
