@@ -229,9 +229,10 @@ _OPERATIONS: dict[str, tuple[str, ...]] = {
 @admin.register(Workspace)
 class WorkspaceAdmin(_MatrixAdmin):
     permission = "manage_workspaces"
+    # The buttons next to the status, so that a narrow window still shows them.
     list_display = (
-        "owner", "server", "status", "step", "image", "vscode_port", "jupyter_port", "updated_at",
-        "operations",
+        "owner", "status", "operations", "server", "step", "image", "vscode_port", "jupyter_port",
+        "updated_at",
     )  # fmt: skip
     list_filter = ("status", "server")
     search_fields = ("owner__username", "container_name")
