@@ -130,11 +130,16 @@ def server_free_label(*, server: Server, reserved: dict[str, float] | None = Non
 
 
 # Statuses a workspace passes through on its way somewhere; staying in one is being stuck.
-TRANSIENT_STATUSES = (WorkspaceStatus.PENDING, WorkspaceStatus.PROVISIONING, WorkspaceStatus.STARTING)
+TRANSIENT_STATUSES = (
+    WorkspaceStatus.PENDING,
+    WorkspaceStatus.PROVISIONING,
+    WorkspaceStatus.STARTING,
+    WorkspaceStatus.DELETING,
+)
 
 
 def workspaces_needing_attention(*, stuck_after: timedelta | None = None) -> QuerySet[Workspace]:
-    """Failed workspaces, and those still pending, provisioning or starting after `stuck_after`
+    """Failed workspaces, and those still pending, provisioning, starting or deleting after `stuck_after`
     (default: RECONCILE_STUCK_MINUTES, the reconciler's limit)."""
     if stuck_after is None:
         stuck_after = timedelta(minutes=settings.RECONCILE_STUCK_MINUTES)

@@ -78,20 +78,29 @@ def test_pending_and_failed_or_stuck_workspaces_are_listed_with_their_actions(ad
     stuck = Workspace.objects.create(
         owner=UserFactory(username="stu"), server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
     )
-    Workspace.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    deleting = Workspace.objects.create(
+        owner=UserFactory(username="del"), server=server, image=IMAGE, status=WorkspaceStatus.DELETING,
+        status_reason="teardown: agent unreachable",
+    )  # fmt: skip
+    Workspace.objects.filter(pk__in=[stuck.pk, deleting.pk]).update(
+        updated_at=timezone.now() - timedelta(hours=2)
+    )
     Workspace.objects.create(  # provisioning right now: not stuck
         owner=UserFactory(username="fresh"), server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
     )
     html = admin_browser.get("/admin/").content.decode()
     pending = re.search(r'<tr class="ops-pending" data-user="pat">(.*?)</tr>', html, re.S)[1]
     assert "/admin/containers/pendinguser/" in pending and 'name="reason"' in pending
-    # The server choice says what is left: two provisioning workspaces (1 CPU, 2 GiB each) reserve.
-    assert "gone — 2.0 CPU, 4.0 GiB free" in pending
+    # The server choice says what is left: two provisioning and one deleting workspace (1 CPU,
+    # 2 GiB each) reserve.
+    assert "gone — 1.0 CPU, 2.0 GiB free" in pending
     failed_row = re.search(r'<tr class="ops-attention" data-user="fred">(.*?)</tr>', html, re.S)[1]
     assert "container: image not found" in failed_row
     assert f"/admin/containers/workspace/{failed.pk}/retry/" in failed_row
     stuck_row = re.search(r'<tr class="ops-attention" data-user="stu">(.*?)</tr>', html, re.S)[1]
     assert "(stuck)" in stuck_row and "/retry/" not in stuck_row
+    deleting_row = re.search(r'<tr class="ops-attention" data-user="del">(.*?)</tr>', html, re.S)[1]
+    assert "(stuck)" in deleting_row and "teardown: agent unreachable" in deleting_row
     assert 'data-user="fresh"' not in html
 
 
