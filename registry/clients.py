@@ -40,6 +40,8 @@ REPOSITORY_RE = re.compile(
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*", re.ASCII
 )
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+# A registry's host: a DNS name (urlsplit lowers it) or an IP address.
+_REGISTRY_HOST_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?", re.ASCII)
 _BEARER_RE = re.compile(r'(\w+)="([^"]*)"')
 _TIMEOUT = (3.05, 15)
 
@@ -71,6 +73,8 @@ def validate_registry_url(url: str, *, allow_local: bool | None = None) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed("Registry URL must be http:// or https:// with a host.")
+    if not _REGISTRY_HOST_RE.fullmatch(parts.hostname) and not _is_ip_address(parts.hostname):
+        raise ValidationFailed(f"Registry URL has an invalid host name {parts.hostname[:80]!r}.")
     if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
         raise ValidationFailed(
             "Registry URL must be scheme://host[:port] only; credentials go in their own fields."
@@ -90,6 +94,14 @@ def validate_registry_url(url: str, *, allow_local: bool | None = None) -> str:
                     f"Registry host {parts.hostname} resolves to a local address ({reason})."
                 )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 _UNIQUE_LOCAL = ipaddress.ip_network("fc00::/7")

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from accounts.models import User, UserStatus, UserType
 from accounts.validators import RESERVED_USERNAMES
+from mgmt.api.query import QuerySerializer
 
 # What the services accept, for the schema (the services check it and say what is wrong): a
 # username is 3-32 of [a-z0-9-], no "--", not reserved; a password has Django's validators' length
@@ -174,7 +175,7 @@ class RejectInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class DeleteUserQuery(serializers.Serializer):
+class DeleteUserQuery(QuerySerializer):
     delete_workspace = serializers.BooleanField(
         required=False, default=False, help_text="Also remove the workspace folder."
     )

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from builds.models import Build, BuildSource, GuestUpload, Project, UploadKind
 from builds.uploads import EXTENSIONS
+from mgmt.api.query import QuerySerializer
 from registry.api.serializers import IMAGE_REF, REPOSITORY, TAG
 from registry.models import Registry
 from servers.models import Server
@@ -55,7 +56,7 @@ class UploadStartSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=UploadKind.choices)
 
 
-class ChunkQuery(serializers.Serializer):
+class ChunkQuery(QuerySerializer):
     offset = serializers.IntegerField(min_value=0, help_text="Byte offset of this chunk.")
 
 
@@ -105,7 +106,7 @@ class ProjectUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=255, allow_blank=True, required=False)
 
 
-class MemberSerializer(serializers.Serializer):
+class MemberSerializer(QuerySerializer):
     username = serializers.CharField(max_length=32, validators=[_USERNAME])
 
 
@@ -162,7 +163,7 @@ class BuildSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BuildLogQuery(serializers.Serializer):
+class BuildLogQuery(QuerySerializer):
     since = serializers.IntegerField(min_value=0, required=False, default=0)
 
 

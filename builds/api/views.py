@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
@@ -57,7 +58,14 @@ class UploadViewSet(
         return APIResponse(UploadSerializer(upload).data, status=201, message="Upload started.")
 
     @extend_schema(
-        request={"application/octet-stream": OpenApiTypes.BINARY},
+        request={
+            "application/octet-stream": {
+                "type": "string",
+                "format": "binary",
+                "minLength": 1,
+                "description": f"The bytes from `offset` on, at most {settings.UPLOAD_CHUNK_MAX_BYTES}.",
+            }
+        },
         parameters=[ChunkQuery],
         responses={200: UploadSerializer, 409: CONFLICT_ERROR},
     )

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from containers.models import Workspace
 from containers.selectors import workspace_links
+from mgmt.api.query import QuerySerializer
 from servers.models import Server
 
 # Sizes of at least 64 MiB (containers.services.memory_parse takes more spellings, e.g. "1.5GiB").
@@ -33,7 +34,7 @@ class ApproveInput(serializers.Serializer):
         return int(value) if value.isdigit() else value
 
 
-class LogsQuery(serializers.Serializer):
+class LogsQuery(QuerySerializer):
     tail = serializers.IntegerField(required=False, min_value=1, max_value=10000, default=100)
 
 

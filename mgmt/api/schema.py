@@ -127,7 +127,7 @@ def _needs_a_body(schema: dict[str, Any], components: dict[str, Any]) -> bool:
     schema = _resolve(schema, components)
     if "oneOf" in schema:
         return all(_needs_a_body(branch, components) for branch in schema["oneOf"])
-    return bool(schema.get("required"))
+    return bool(schema.get("required")) or schema.get("minLength", 0) > 0
 
 
 def _request_body(operation: dict[str, Any], components: dict[str, Any]) -> None:

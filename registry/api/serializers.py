@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mgmt.api.query import QuerySerializer
 from registry.clients import REPOSITORY_RE, TAG_RE
 from registry.models import IMAGE_REF_RE, AllowedImage, Registry
 
@@ -22,6 +23,8 @@ _URL_PATTERN = rf"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?{_PORT}/?$"
 )
 class _RegistryUrlField(serializers.CharField):
     """registry.clients.validate_registry_url checks it and says what is wrong; the schema shows it."""
+
+
 IMAGE_REF = RegexValidator(
     f"^{IMAGE_REF_RE.pattern.replace(chr(92) + 'd', '[0-9]')}$",
     "An image reference like registry:5000/team/image:tag.",
@@ -64,7 +67,7 @@ class RegistryInput(serializers.Serializer):
     verify_tls = serializers.BooleanField(required=False)
 
 
-class RepositoryQuery(serializers.Serializer):
+class RepositoryQuery(QuerySerializer):
     repository = serializers.CharField(max_length=255, validators=[REPOSITORY])
 
 
@@ -88,7 +91,7 @@ class AllowedImageUpdate(serializers.Serializer):
     is_default = serializers.BooleanField(required=False)
 
 
-class ImageQuery(serializers.Serializer):
+class ImageQuery(QuerySerializer):
     image = serializers.CharField(max_length=255, validators=[IMAGE_REF])
     force = serializers.BooleanField(required=False, default=False)
 
@@ -100,9 +103,9 @@ class PullInput(serializers.Serializer):
     )
 
 
-class RefreshQuery(serializers.Serializer):
+class RefreshQuery(QuerySerializer):
     refresh = serializers.BooleanField(required=False, default=False, help_text="Ask the host now.")
 
 
-class OverviewQuery(serializers.Serializer):
+class OverviewQuery(QuerySerializer):
     image = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

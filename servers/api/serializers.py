@@ -9,6 +9,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mgmt.api.query import QuerySerializer
+
 from ..models import Server, ServerStats
 from ..services import DIAGNOSTICS
 
@@ -205,14 +207,14 @@ class CommandResultOutput(serializers.Serializer):
     elapsed_ms = serializers.IntegerField()
 
 
-class HistoryQuery(serializers.Serializer):
+class HistoryQuery(QuerySerializer):
     hours = serializers.IntegerField(required=False, default=24, min_value=1, max_value=24 * 90)
 
 
-class TrafficQuery(serializers.Serializer):
+class TrafficQuery(QuerySerializer):
     hours = serializers.IntegerField(required=False, default=24, min_value=1, max_value=24 * 90)
     limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=200)
 
 
-class DeleteQuery(serializers.Serializer):
+class DeleteQuery(QuerySerializer):
     force = serializers.BooleanField(required=False, default=False)
