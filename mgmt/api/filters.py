@@ -34,4 +34,6 @@ class StrictFilterSet(django_filters.FilterSet):
                 self.form.add_error(name, "Give this filter once.")
             elif values and values[0] == "" and not isinstance(filter_, django_filters.CharFilter):
                 self.form.add_error(name, "A value is required.")
+            elif values and len(values[0]) > (filter_.extra.get("max_length") or len(values[0])):
+                self.form.add_error(name, "Too long.")  # counted before the form trims it
         return valid and not self.form.errors

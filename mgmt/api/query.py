@@ -2,8 +2,9 @@
 
 DRF reads a query string like a form: a blank value of a number or a boolean
 counts as "not given" (so `?hours=` quietly meant the default) and only the
-last of repeated values is seen. Query serializers derive from `QuerySerializer`,
-which answers 400 naming the parameter instead.
+last of repeated values is seen; text is trimmed before its length is checked.
+Query serializers derive from `QuerySerializer`, which answers 400 naming the
+parameter instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class QuerySerializer(serializers.Serializer):
                     errors[name] = ["Give this parameter once."]
                 elif values == [""] and not isinstance(field, serializers.CharField):
                     errors[name] = ["A value is required."]
+                elif values and len(values[0]) > (getattr(field, "max_length", None) or len(values[0])):
+                    # Counted before trimming: the schema's maxLength is about what is sent.
+                    errors[name] = [f"Ensure this value has at most {field.max_length} characters."]
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -206,17 +206,18 @@ def test_context_archive_build_and_a_failing_dockerfile(server, client_as, uniqu
     log = log_of(bad)
     assert "about to fail" in log and "ERROR:" in log and "non-zero code: 3" in log
 
-    # Bad input is a 400 with the reason, never a 500.
-    for body, message in (
-        ({"source": "dockerfile", "dockerfile": ""}, "dockerfile"),
-        ({"source": "context"}, "context"),
-        ({"source": "dockerfile", "dockerfile": "FROM x", "repository": "../etc"}, "repository"),
-        ({"source": "dockerfile", "dockerfile": "FROM x", "push": True}, "registry"),
+    # Bad input is a 400 with the reason; a push with no registry to push to is a 409 (the
+    # configuration, not the request, is missing it); never a 500.
+    for body, message, status in (
+        ({"source": "dockerfile", "dockerfile": ""}, "dockerfile", 400),
+        ({"source": "context"}, "context", 400),
+        ({"source": "dockerfile", "dockerfile": "FROM x", "repository": "../etc"}, "repository", 400),
+        ({"source": "dockerfile", "dockerfile": "FROM x", "push": True}, "registry", 409),
     ):
         refused = admin_api.post(
             "/api/builds", {"server": server.pk, "repository": "team/x", **body}, format="json"
         )
-        assert refused.status_code == 400, refused.json()
+        assert refused.status_code == status, refused.json()
         assert message in refused.json()["message"]
 
 
