@@ -17,3 +17,10 @@ class ContainersConfig(AppConfig):
 
         # A server with live workspaces cannot be deleted (409 from the servers app).
         register_server_dependents("workspaces", workspaces_on_server)
+
+        # A workspace's live progress (events/) is for whoever may see the workspace.
+        from events.selectors import register_job_kind
+
+        from .selectors import workspace_visible
+
+        register_job_kind("workspace", lambda user, pk: workspace_visible(user=user, pk=pk))

@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.pages import page_user
+from events.selectors import events_last_id
+from events.services import job_key
 from mgmt.exceptions import ApplicationError
 
 from . import edge, selectors, services
@@ -40,6 +42,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
     parsed = edge.host_parse(request.GET.get("unavailable", ""))
     unavailable = parsed[1] if parsed and parsed[0] == user.username else None
     stop_at = workspace_idle_stop_at(workspace=workspace) if workspace else None
+    job = job_key("workspace", workspace.pk) if workspace else ""
     context = {
         "person": user,
         "workspace": workspace,
@@ -54,6 +57,8 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         "progress": selectors.workspace_progress(workspace=workspace)
         if workspace is not None and workspace.status == WorkspaceStatus.PROVISIONING
         else None,
+        # The live stream (events/) from this moment on; the page updates itself from it.
+        "events_url": f"/events/workspace/{workspace.pk}?after={events_last_id(job=job)}" if busy else "",
         "operable": workspace is not None
         and workspace.status in (WorkspaceStatus.ACTIVE, WorkspaceStatus.STARTING, WorkspaceStatus.STOPPED),
     }

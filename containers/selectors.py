@@ -28,6 +28,14 @@ def workspace_list(*, user: Any) -> Any:
     return queryset_visible_to(qs, user).order_by("-created_at", "-id")
 
 
+def workspace_visible(*, user: Any, pk: int) -> bool:
+    """The owner, or whoever the permission matrix lets see it (operators)."""
+    return (
+        Workspace.objects.filter(pk=pk, owner_id=user.pk).exists()
+        or workspace_list(user=user).filter(pk=pk).exists()
+    )
+
+
 def workspace_of_user(*, user: Any, name: str = "default") -> Workspace | None:
     return Workspace.objects.select_related("server").filter(owner=user, name=name).first()
 

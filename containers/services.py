@@ -36,6 +36,8 @@ from accounts.models import User, UserStatus
 from accounts.roles import owner_permissions_grant
 from audit.models import LogLevel
 from audit.services import audit_log_record
+from events.models import EventKind
+from events.services import event_publish, job_key
 from mgmt.db import atomic_retry
 from mgmt.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
 from registry.selectors import allowed_workspace_images, default_workspace_image
@@ -90,9 +92,32 @@ def _failure_text(exc: BaseException) -> str:
     return f"unexpected error ({type(exc).__name__}); see the worker log"
 
 
+# What the owner's page says while each step runs (events/: the workspace's live stream).
+_STEP_TEXT = {
+    ProvisionStep.FOLDER: "Creating the workspace folder",
+    ProvisionStep.CONTAINER: "Creating the container",
+    ProvisionStep.PORTS: "Reserving host ports",
+    ProvisionStep.ROUTES: "Publishing the routes at the edge",
+    ProvisionStep.READY: "Waiting for VS Code and Jupyter to answer",
+}
+_PROVISION_STEPS = list(_STEP_TEXT)
+
+
+def _progress(workspace: Workspace, kind: EventKind, text: str, **data: object) -> None:
+    event_publish(job=job_key("workspace", workspace.pk), kind=kind, text=text, **data)
+
+
+def _step_published(workspace: Workspace, step: ProvisionStep) -> None:
+    index = _PROVISION_STEPS.index(step) + 1
+    _progress(
+        workspace, EventKind.STEP, _STEP_TEXT[step], step=step.value, index=index, total=len(_STEP_TEXT)
+    )
+
+
 def _set_step(workspace: Workspace, step: ProvisionStep) -> None:
     workspace.step = step.value
     Workspace.objects.filter(pk=workspace.pk).update(step=step.value)
+    _step_published(workspace, step)
 
 
 def _client(workspace: Workspace) -> AgentClient:
@@ -351,6 +376,7 @@ def workspace_provision(*, workspace_id: int) -> bool:
         return False  # another worker has it, or it is no longer pending
     workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
     username = workspace.owner.username
+    _step_published(workspace, ProvisionStep.FOLDER)
     try:
         path = folders.folder_path(username)
         existed = path.exists() or path.is_symlink()
@@ -393,6 +419,7 @@ def workspace_routes_publish(*, workspace_id: int) -> PublishOutcome:
         step=ProvisionStep.READY.value,
         status_reason="waiting for VS Code and Jupyter to answer",
     )
+    _step_published(workspace, ProvisionStep.READY)
     return PublishOutcome.DONE
 
 
@@ -441,6 +468,7 @@ def workspace_ready(*, workspace_id: int, timeout: float | None = None, interval
         Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING).update(
             status_reason=failure
         )
+        _progress(workspace, EventKind.FAILED, failure)
     return False
 
 
@@ -456,7 +484,12 @@ def workspace_mark_active(*, workspace: Workspace) -> bool:
         workspace.provisioned_at = provisioned_at  # a rolled-back attempt leaves nothing behind
         return _workspace_mark_active(workspace)
 
-    return atomic_retry(mark)
+    if not atomic_retry(mark):
+        return False
+    # After the commit: a retried transaction must not announce twice.
+    vscode = edge.workspace_url(workspace.owner.username, "vscode")
+    _progress(workspace, EventKind.DONE, "VS Code and Jupyter answer: opening VS Code.", next=vscode)
+    return True
 
 
 def _workspace_mark_active(workspace: Workspace) -> bool:
@@ -527,6 +560,7 @@ def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
         except (ApplicationError, OSError) as exc:
             notes.append(f"the folder could not be removed ({exc})")
     full = reason + (f"; {'; '.join(notes)}" if notes else "")
+    _progress(workspace, EventKind.FAILED, full)
     with transaction.atomic():
         Workspace.objects.filter(pk=workspace_id).update(
             status=WorkspaceStatus.FAILED,
@@ -598,6 +632,10 @@ def _operate(*, actor: User | None, workspace: Workspace, action: str, reason: s
         audit_log_record(
             action=f"workspace.{action}", actor=actor, target=workspace, server_id=workspace.server_id
         )
+    if action == "stop":
+        _progress(workspace, EventKind.DONE, "Stopped.")
+    else:
+        _step_published(workspace, ProvisionStep.READY)
     return workspace
 
 

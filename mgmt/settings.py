@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "registry",
     "builds",
     "maintenance",
+    "events",
 ]
 
 MIDDLEWARE = [
@@ -515,3 +516,9 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# --- live progress of long jobs (events/) ----------------------------------------
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
+# One SSE response lasts at most this long; the browser reconnects and resumes after its last event.
+EVENTS_STREAM_SECONDS = env.int("EVENTS_STREAM_SECONDS", default=25)
+CELERY_BEAT_SCHEDULE["events-purge"] = {"task": "events.tasks.events_purge_task", "schedule": 24 * 3600.0}

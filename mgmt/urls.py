@@ -56,6 +56,8 @@ urlpatterns = [
     path("api/", include("maintenance.api.urls")),
     path("api-auth/", include(api_auth_urls)),
     re_path(r"^api/", NotFoundView.as_view()),
+    # Live progress of long jobs (events/views.py: Server-Sent Events).
+    path("", include("events.urls")),
     # The workspace edge (containers/edge.py).
     path("edge/authorize", edge_authorize, name="edge-authorize"),
     path("edge/callback", edge_callback, name="edge-callback"),

@@ -117,7 +117,12 @@ def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack
     page.wait_for_selector("text=Workspace stop done.")
     assert page.inner_text("#status") == "Stopped"
     page.click("text=Start")
-    # Starting until both apps answer; the page refreshes itself until it says Active.
-    page.wait_for_function("document.querySelector('#status').innerText === 'Active'", timeout=30000)
+    # Starting until both apps answer: the page follows the live stream and opens VS Code when
+    # it is ready (or, were it ready before the page was drawn, says Active at once).
+    page.wait_for_function(
+        "([url]) => window.location.href === url || document.querySelector('#status')?.innerText === 'Active'",
+        arg=[vscode],
+        timeout=30000,
+    )
     page.goto(vscode)
     assert "vscode stand-in" in page.content()

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from .views import job_events
+
+urlpatterns = [path("events/<slug:kind>/<int:pk>", job_events, name="job-events")]
