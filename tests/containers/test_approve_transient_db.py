@@ -3,7 +3,7 @@ that waits too long for a row lock, under approvals and other writers at once.
 
 Both conditions are made on purpose, with a second real connection holding the rows the
 other way round, and waiting (no sleeps) until the approval is stuck behind it
-(information_schema.INNODB_TRX). A deadlock victim runs again and is approved (202);
+(information_schema.INNODB_LOCK_WAITS). A deadlock victim runs again and is approved (202);
 a lock wait timeout is a clear 503 with the envelope, never a 500.
 """
 
@@ -13,7 +13,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection
 
 from accounts.models import User, UserStatus
 from audit.models import AuditLog
@@ -25,29 +25,22 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Rollback(Exception):
-    """Leaves the rival's transaction with nothing written."""
-
-
-def connection_id() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT CONNECTION_ID()")
-        return cursor.fetchone()[0]
-
-
-def waits_for_a_lock(thread_id: int, timeout: float = 30) -> bool:
-    """True once the connection `thread_id` waits for a row lock (polled, not slept on)."""
+def someone_waits_for(cursor, timeout: float = 30) -> bool:
+    """True once another transaction waits for a row lock held by the transaction of
+    `cursor`'s connection (polled, not slept on)."""
     deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
-                "WHERE trx_mysql_thread_id = %s AND trx_state = 'LOCK WAIT'",
-                [thread_id],
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
+    cursor.execute(
+        "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = CONNECTION_ID()"
+    )
+    mine = cursor.fetchone()[0]
+    while time.monotonic() < deadline:
+        cursor.execute(
+            "SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS WHERE blocking_trx_id = %s", [mine]
+        )
+        if cursor.fetchone()[0]:
+            return True
+        # The server refreshes these tables only after 0.1 s without a read: ask less often.
+        time.sleep(0.25)
     return False
 
 
@@ -58,38 +51,58 @@ def deadlocks() -> int:
 
 
 class Rival(threading.Thread):
-    """Another connection's transaction: `first` runs at once, `then` (if any) once the
-    approval (connection `waiter`) waits for a lock `first` took; the locks are held until
-    `release`. Everything is rolled back."""
+    """Another client's transaction, on a MySQL connection of its own (not Django's): the
+    statements `first` run at once, `then` (if any) once another transaction (the approval's)
+    waits for a lock `first` took; the locks are held until `release`, then rolled back."""
 
-    def __init__(self, first, then=None) -> None:
+    def __init__(self, first: list[tuple[str, list]], then: list[tuple[str, list]] | None = None) -> None:
         super().__init__(daemon=True)
         self.first, self.then = first, then
         self.holding = threading.Event()
-        self.waiter: int | None = None
         self.saw_approval_wait = False
         self.error: BaseException | None = None
         self.release = threading.Event()
+        params = connection.settings_dict
+        self.connect = {
+            "host": params["HOST"] or "127.0.0.1", "port": int(params["PORT"] or 3306),
+            "user": params["USER"], "password": params["PASSWORD"], "database": params["NAME"],
+        }  # fmt: skip
 
     def run(self) -> None:
+        import MySQLdb
+
+        db = MySQLdb.connect(**self.connect, autocommit=False)
         try:
-            with transaction.atomic():
-                self.first()
-                self.holding.set()
-                if self.then is not None:
-                    while self.waiter is None:
-                        time.sleep(0.01)
-                    self.saw_approval_wait = waits_for_a_lock(self.waiter)
-                    self.then()
-                self.release.wait(60)
-                raise Rollback
-        except Rollback:
-            pass
+            cursor = db.cursor()
+            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            for statement, args in self.first:
+                cursor.execute(statement, args)
+            self.holding.set()
+            if self.then is not None:
+                self.saw_approval_wait = someone_waits_for(cursor)
+                for statement, args in self.then:
+                    cursor.execute(statement, args)
+                self.release.set()
+            self.release.wait(60)
         except BaseException as exc:
             self.error = exc
         finally:
             self.holding.set()
-            connections.close_all()
+            db.rollback()
+            db.close()
+
+
+def lock_row(model, pk: int) -> tuple[str, list]:
+    return f"SELECT id FROM {model._meta.db_table} WHERE id = %s FOR UPDATE", [pk]
+
+
+def touch(model, column: str, pks: list[int]) -> tuple[str, list]:
+    marks = ", ".join(["%s"] * len(pks))
+    return f"UPDATE {model._meta.db_table} SET {column} = CONCAT({column}, '~') WHERE id IN ({marks})", pks
+
+
+def write(model, column: str, value: str, pk: int) -> tuple[str, list]:
+    return f"UPDATE {model._meta.db_table} SET {column} = %s WHERE id = %s", [value, pk]
 
 
 @pytest.fixture
@@ -104,29 +117,25 @@ def test_an_approval_picked_as_deadlock_victim_runs_again_and_is_approved(admin_
     person = UserFactory(pending=True)
     ballast = [UserFactory().pk for _ in range(20)]
 
-    def first() -> None:
-        # The server row first (as a stats poll or an operator's edit does), and twenty other
-        # rows changed: the rival weighs more, so MariaDB rolls the approval back, not it.
-        Server.objects.filter(pk=server.pk).update(status_detail="busy")
-        User.objects.filter(pk__in=ballast).update(metadata={"touched": True})
-
-    def then() -> None:
-        # The person's row last: the approval holds it and waits for the server row (the new
-        # workspace's foreign key), so this closes the cycle.
-        list(User.objects.select_for_update().filter(pk=person.pk))
-        rival.release.set()
-
+    # The server row first (as a stats poll or an operator's edit does), and twenty other rows
+    # changed: the rival weighs more, so MariaDB rolls the approval back, not it. Then the
+    # person's row: the approval holds it and waits for the server row (the new workspace's
+    # foreign key), so this closes the cycle.
+    first = [write(Server, "status_detail", "busy", server.pk), touch(User, "redirect_url", ballast)]
+    then = [lock_row(User, person.pk)]
     rival = Rival(first, then)
     rival.start()
     assert rival.holding.wait(30)
-    rival.waiter = connection_id()
     before = deadlocks()
-    answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {"memory": "256m"}, format="json")
+    answer = admin_api.post(
+        f"/api/admin/users/{person.pk}/approve", {"memory": "256m", "server": server.pk}, format="json"
+    )
     rival.release.set()
     rival.join(60)
 
-    assert rival.saw_approval_wait, "the approval never waited for the rival's server row"
+    assert answer.status_code == 202, answer.json()
     assert rival.error is None, f"the rival, not the approval, was rolled back: {rival.error!r}"
+    assert rival.saw_approval_wait, "the approval never waited for the rival's server row"
     assert deadlocks() > before  # a real deadlock happened, and the approval was its victim
     assert answer.status_code == 202, answer.json()
     assert answer.json()["success"] is True
@@ -139,13 +148,15 @@ def test_an_approval_picked_as_deadlock_victim_runs_again_and_is_approved(admin_
 def test_an_approval_that_waits_too_long_for_a_lock_is_a_clear_503(admin_api, server, workspace_dirs):
     person = UserFactory(pending=True)
     # The server row, held until the approval (holding the person's row) gives up waiting for it.
-    rival = Rival(lambda: Server.objects.filter(pk=server.pk).update(status_detail="busy"))
+    rival = Rival([write(Server, "status_detail", "busy", server.pk)])
     rival.start()
     assert rival.holding.wait(30)
     with connection.cursor() as cursor:
         cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
     try:
-        answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {"memory": "256m"}, format="json")
+        answer = admin_api.post(
+            f"/api/admin/users/{person.pk}/approve", {"memory": "256m", "server": server.pk}, format="json"
+        )
     finally:
         rival.release.set()
         rival.join(60)
@@ -171,26 +182,21 @@ def test_marking_active_picked_as_deadlock_victim_runs_again(server, workspace_d
     )  # fmt: skip
     ballast = [UserFactory().pk for _ in range(20)]
 
-    def first() -> None:
-        list(User.objects.select_for_update().filter(pk=person.pk))  # the owner first, as an approval
-        User.objects.filter(pk__in=ballast).update(metadata={"touched": True})
-
-    def then() -> None:
-        list(Workspace.objects.select_for_update().filter(pk=workspace.pk))
-        rival.release.set()
-
+    # The owner first (as an approval does), and twenty other rows changed (the heavier side);
+    # then the workspace, which marking active holds while it waits for the owner.
+    first = [lock_row(User, person.pk), touch(User, "redirect_url", ballast)]
+    then = [lock_row(Workspace, workspace.pk)]
     rival = Rival(first, then)
     rival.start()
     assert rival.holding.wait(30)
-    rival.waiter = connection_id()
     before = deadlocks()
     marked = workspace_mark_active(workspace=Workspace.objects.get(pk=workspace.pk))
     rival.join(60)
 
-    assert rival.saw_approval_wait, "marking active never waited for the owner's row"
-    assert rival.error is None, f"the rival, not the saga, was rolled back: {rival.error!r}"
-    assert deadlocks() > before
     assert marked is True
+    assert rival.error is None, f"the rival, not the saga, was rolled back: {rival.error!r}"
+    assert rival.saw_approval_wait, "marking active never waited for the owner's row"
+    assert deadlocks() > before
     workspace.refresh_from_db()
     person.refresh_from_db()
     assert workspace.status == WorkspaceStatus.ACTIVE and workspace.provisioned_at is not None
@@ -209,27 +215,26 @@ def test_approving_again_while_the_workspace_is_marked_active_is_not_a_500(admin
     workspace = Workspace.objects.create(
         owner=person, server=server, image="x", memory=256 * 1024**2, status=WorkspaceStatus.STARTING
     )
+    ballast = [UserFactory().pk for _ in range(20)]  # the saga's side weighs more: the approval is the victim
 
-    def first() -> None:  # workspace_mark_active's order: the workspace row (a conditional update) …
-        Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.STARTING).update(
-            status=WorkspaceStatus.ACTIVE
-        )
-
-    def then() -> None:  # … then the owner (accounts.services.user_workspace_record)
-        list(User.objects.select_for_update().filter(pk=person.pk))
-        rival.release.set()
-
+    # workspace_mark_active's order: the workspace row (a conditional update), then the owner
+    # (accounts.services.user_workspace_record).
+    first = [
+        write(Workspace, "status", WorkspaceStatus.ACTIVE, workspace.pk),
+        touch(User, "redirect_url", ballast),
+    ]
+    then = [lock_row(User, person.pk)]
     rival = Rival(first, then)
     rival.start()
     assert rival.holding.wait(30)
-    rival.waiter = connection_id()
     before = deadlocks()
     answer = admin_api.post(f"/api/admin/users/{person.pk}/approve", {}, format="json")
     rival.release.set()
     rival.join(60)
 
-    assert rival.saw_approval_wait, "the approval never waited for the workspace row"
+    assert answer.status_code == 202, answer.json()
     assert rival.error is None, f"the saga's side, not the approval, was rolled back: {rival.error!r}"
+    assert rival.saw_approval_wait, "the approval never waited for the workspace row"
     assert deadlocks() > before
     assert answer.status_code == 202, answer.json()
     assert answer.json()["message"] == "Already approved."
