@@ -20,6 +20,14 @@ def test_approve_user_waits_with_progress_then_delete_user(stack):
     call_command(
         "approve_user", user.email, "--memory", "512m", "--server", stack.server.name, "--wait", stdout=out
     )
+    lines = out.getvalue().splitlines()
+    assert [line.split(" (")[0].strip() for line in lines if "→" in line] == [
+        "→ Creating the workspace folder",
+        "→ Creating the container",
+        "→ Reserving host ports",
+        "→ Publishing the routes at the edge",
+        "→ Waiting for VS Code and Jupyter to answer",
+    ]  # the workspace's live stream, as its owner's page shows it
     assert f"Active: http://{user.username}--vscode.localhost:" in out.getvalue()
     assert Workspace.objects.get(owner=user).status == WorkspaceStatus.ACTIVE
 

@@ -14,12 +14,13 @@ from django.db.models import Q
 
 from accounts.models import User
 from containers import selectors
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import Workspace
 from containers.services import workspace_approve
+from events.models import EventKind
+from events.selectors import events_after, events_last_id
+from events.services import job_key
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
-
-STEPS = ("folder", "container", "ports", "routes")
 
 
 class Command(BaseCommand):
@@ -48,6 +49,9 @@ class Command(BaseCommand):
             server = Server.objects.filter(lookup).first()
             if server is None:
                 raise CommandError(f"No server {options['server']!r}.")
+        # Follow only what this approval publishes (a retried workspace has an older stream).
+        earlier = selectors.workspace_of_user(user=user)
+        start = events_last_id(job=job_key("workspace", earlier.pk)) if earlier else 0
         try:
             workspace, queued = workspace_approve(
                 actor=None,
@@ -63,37 +67,29 @@ class Command(BaseCommand):
         verb = "Approved; provisioning queued" if queued else "Already approved"
         self.stdout.write(f"{verb}: workspace {workspace.pk} of {user.username} on {workspace.server}.")
         if options["wait"]:
-            self._follow(workspace.pk, options["timeout"])
+            self._follow(workspace, start if queued else 0, options["timeout"])
 
-    def _follow(self, pk: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        shown = ""
+    def _follow(self, workspace: Workspace, after: int, timeout: float) -> None:
+        """The workspace's live stream (events/), the same one its owner's page shows."""
+        job = job_key("workspace", workspace.pk)
+        deadline, waiting_said = time.monotonic() + timeout, False
         while time.monotonic() < deadline:
-            workspace = Workspace.objects.get(pk=pk)
-            state = f"{workspace.status}:{workspace.step}"
-            if state != shown:
-                shown = state
-                self._progress(workspace)
-            if workspace.status == WorkspaceStatus.ACTIVE:
-                links = selectors.workspace_links(workspace=workspace)
-                self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))
-                return
-            if workspace.status == WorkspaceStatus.FAILED:
-                raise CommandError(f"Provisioning failed: {workspace.status_reason}")
-            time.sleep(0.5)
-        raise CommandError(f"Still {shown} after {timeout:.0f}s; is a worker consuming the queues?")
-
-    def _progress(self, workspace: Workspace) -> None:
-        if workspace.status == WorkspaceStatus.PENDING:
-            self.stdout.write("  … waiting for a worker")
-            return
-        if workspace.status == WorkspaceStatus.STARTING:
-            self.stdout.write(f"  … starting: {workspace.status_reason}")
-            return
-        if workspace.status != WorkspaceStatus.PROVISIONING:
-            return
-        current = STEPS.index(workspace.step) if workspace.step in STEPS else len(STEPS)
-        marks = [
-            ("✓" if i < current else "→" if i == current else "·") + f" {s}" for i, s in enumerate(STEPS)
-        ]
-        self.stdout.write("  " + "  ".join(marks))
+            for event in events_after(job=job, after=after):
+                after = event.pk
+                if event.kind == EventKind.STEP:
+                    self.stdout.write(
+                        f"  → {event.text} ({event.data.get('index')}/{event.data.get('total')})"
+                    )
+                elif event.kind == EventKind.LOG:
+                    self.stdout.write(f"    {event.text}")
+                elif event.kind == EventKind.DONE:
+                    links = selectors.workspace_links(workspace=workspace)
+                    self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))
+                    return
+                else:
+                    raise CommandError(f"Provisioning failed: {event.text}")
+            if not after and not waiting_said and time.monotonic() > deadline - timeout + 3:
+                waiting_said = True
+                self.stdout.write("  … waiting for a worker")
+            time.sleep(0.3)
+        raise CommandError(f"No end after {timeout:.0f}s; is a worker consuming the queues?")
