@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models import Max
 from kombu import Connection
 
 
@@ -78,6 +80,45 @@ def celery_queue_depths(queues: tuple[str, ...] = WATCHED_QUEUES) -> dict[str, i
     for index, queue in enumerate(queues):
         depths[queue] = sum(counts[index * 4 : index * 4 + 4])
     return depths
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+
+
+def background_health() -> list[Check]:
+    """Beat and a worker for each watched queue, from their heartbeats (mgmt/tasks.py); nothing to
+    check when tasks run in-process."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return []
+    from django_celery_beat.models import PeriodicTask
+
+    from .tasks import heartbeat_key
+
+    limit, now = 3 * settings.HEARTBEAT_SECONDS, time.time()
+    checks = []
+    try:
+        sent = PeriodicTask.objects.filter(name__startswith="mgmt-heartbeat-").aggregate(Max("last_run_at"))
+    except DatabaseError:
+        sent = {"last_run_at__max": None}
+    last = sent["last_run_at__max"]
+    if last is None:
+        checks.append(Check("beat", False, "has never sent a heartbeat: is celery beat running?"))
+    else:
+        age = now - last.timestamp()
+        checks.append(Check("beat", age <= limit, f"last heartbeat sent {_age(age)}"))
+    for queue in WATCHED_QUEUES:
+        try:
+            seen = cache.get(heartbeat_key(queue))
+        except Exception:  # the cache check above names the cache itself
+            seen = None
+        name = f"worker:{queue}"
+        if seen is None:
+            checks.append(Check(name, False, f"no worker has answered a heartbeat on {queue}"))
+        else:
+            age = now - float(seen)
+            checks.append(Check(name, age <= limit, f"last heartbeat {_age(age)}"))
+    return checks
 
 
 def system_health() -> list[Check]:

@@ -522,3 +522,20 @@ EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=7)
 # One SSE response lasts at most this long; the browser reconnects and resumes after its last event.
 EVENTS_STREAM_SECONDS = env.int("EVENTS_STREAM_SECONDS", default=25)
 CELERY_BEAT_SCHEDULE["events-purge"] = {"task": "events.tasks.events_purge_task", "schedule": 24 * 3600.0}
+
+# --- heartbeats (mgmt/tasks.py, mgmt/health.py) ------------------------------------
+# Beat sends a heartbeat to each queue this often; /api/health calls a worker or beat missing
+# after three silent periods. Beat saves its schedule after every send, so its own last send shows.
+HEARTBEAT_SECONDS = env.int("HEARTBEAT_SECONDS", default=30)
+CELERY_BEAT_SYNC_EVERY = 1
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"mgmt-heartbeat-{queue}": {
+            "task": "mgmt.tasks.heartbeat",
+            "schedule": float(HEARTBEAT_SECONDS),
+            "args": [queue],
+            "options": {"queue": queue, "expires": HEARTBEAT_SECONDS},
+        }
+        for queue in ("provisioning", "builds", "default")
+    }
+)

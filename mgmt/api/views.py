@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from mgmt.exceptions import NotFound
-from mgmt.health import system_health
+from mgmt.health import background_health, system_health
 
 from .renderers import APIResponse
 
@@ -25,15 +25,23 @@ class HealthView(APIView):
                 "database": serializers.CharField(),
                 "cache": serializers.CharField(),
                 "broker": serializers.CharField(),
+                "beat": serializers.CharField(required=False, help_text="absent when tasks run eagerly"),
+                "worker:provisioning": serializers.CharField(required=False),
+                "worker:builds": serializers.CharField(required=False),
+                "worker:default": serializers.CharField(required=False),
             },
         )
     )
     def get(self, request: Request) -> APIResponse:
-        checks = system_health()
-        data = {c.name: ("ok: " if c.ok else "error: ") + c.detail for c in checks}
+        checks, background = system_health(), background_health()
+        data = {c.name: ("ok: " if c.ok else "error: ") + c.detail for c in [*checks, *background]}
         failing = [c.name for c in checks if not c.ok]
         if failing:
             return APIResponse(data, status=503, message=f"Unhealthy: {', '.join(failing)} down.")
+        # A missing worker or beat leaves this web node able to serve: 200, but it says so.
+        missing = [c.name for c in background if not c.ok]
+        if missing:
+            return APIResponse(data, message=f"Degraded: {', '.join(missing)} missing.")
         return APIResponse(data, message="Healthy.")
 
 

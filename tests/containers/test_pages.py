@@ -120,7 +120,8 @@ def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack
     # Starting until both apps answer: the page follows the live stream and opens VS Code when
     # it is ready (or, were it ready before the page was drawn, says Active at once).
     page.wait_for_function(
-        "([url]) => window.location.href === url || document.querySelector('#status')?.innerText === 'Active'",
+        "([url]) => window.location.href === url"
+        " || document.querySelector('#status')?.innerText === 'Active'",
         arg=[vscode],
         timeout=30000,
     )

@@ -222,7 +222,12 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         },
     )
     # Tunables an operator may add; here so that beat fires within the test and it stays small.
-    platform_env |= {"SERVER_STATS_POLL_SECONDS": "3", "WEB_WORKERS": "2", "CELERY_CONCURRENCY": "2"}
+    platform_env |= {
+        "SERVER_STATS_POLL_SECONDS": "3",
+        "HEARTBEAT_SECONDS": "3",
+        "WEB_WORKERS": "2",
+        "CELERY_CONCURRENCY": "2",
+    }
     agent_env = env_template_filled(
         "agent.env.example",
         {
@@ -412,6 +417,13 @@ def test_sign_up_to_delete_through_https_with_beat_running(production: Productio
         # once by now, through the default queue's worker.
         history = _api(admin, "GET", f"{stack.url}/api/servers/{server['id']}/stats")
         assert len(history) >= 2, history
+
+        # Health knows beat and a worker for every queue are alive, from their heartbeats.
+        health = stack.session().get(f"{stack.url}/api/health", timeout=10).json()
+        assert health["message"] == "Healthy.", health
+        assert all(
+            health["data"][f"worker:{q}"].startswith("ok") for q in ("provisioning", "builds", "default")
+        )
 
         deleted = admin.delete(f"{stack.url}/api/users/{carol['id']}", timeout=60)
         assert deleted.status_code in (200, 202, 204), deleted.text
