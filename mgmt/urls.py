@@ -9,7 +9,7 @@ from accounts.pages import login_page, logout_page, register_page
 from containers.edge_views import edge_authorize, edge_callback, edge_verify, workspace_path_redirect
 from containers.pages import workspace_action_page, workspace_page
 from mgmt.admin_dashboard import admin_dashboard
-from mgmt.api.views import HealthView, NotFoundView
+from mgmt.api.views import ApiRootView, HealthView, NotFoundView
 from servers.metrics import metrics_view
 
 # DRF's rest_framework.urls, with a login form that lets only active accounts in.
@@ -38,6 +38,8 @@ urlpatterns = [
     path("logout", logout_page, name="page-logout"),
     path("workspace", workspace_page, name="page-workspace"),
     path("workspace/<str:action>", workspace_action_page, name="page-workspace-action"),
+    path("api/", ApiRootView.as_view(), name="api-root"),
+    path("api/docs", RedirectView.as_view(url="/api/docs/", permanent=True)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # An HTML page, GET only (DRF's OPTIONS would fail in its template renderer).
     path(

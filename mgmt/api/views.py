@@ -45,6 +45,21 @@ class HealthView(APIView):
         return APIResponse(data, message="Healthy.")
 
 
+class ApiRootView(APIView):
+    """The API's entry: where its schema, its documentation and its health check are. The
+    browsable API's breadcrumbs start here."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema = None
+
+    def get_view_name(self) -> str:
+        return "API"
+
+    def get(self, request: Request) -> APIResponse:
+        return APIResponse({"schema": "/api/schema/", "docs": "/api/docs/", "health": "/api/health"})
+
+
 class NotFoundView(APIView):
     """Any unknown /api/ path: a 404 in the envelope instead of an HTML page."""
 
