@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from builds.models import Build, BuildSource, GuestUpload, Project, UploadKind
 from builds.uploads import EXTENSIONS
+from mgmt.api.fields import StrictBooleanField
 from mgmt.api.query import QuerySerializer
 from registry.api.serializers import IMAGE_REF, REPOSITORY, TAG
 from registry.models import Registry
@@ -125,7 +126,7 @@ class BuildCreateSerializer(serializers.Serializer):
     registry = serializers.PrimaryKeyRelatedField(
         queryset=Registry.objects.all(), required=False, allow_null=True, default=None
     )
-    push = serializers.BooleanField(required=False, default=False)
+    push = StrictBooleanField(required=False, default=False)
     project = serializers.PrimaryKeyRelatedField(
         queryset=Project.objects.all(), required=False, allow_null=True, default=None
     )
@@ -177,7 +178,12 @@ def build_create_schema(*, multipart: bool) -> dict[str, Any]:
         "repository": {"type": "string", "maxLength": 200, "pattern": REPOSITORY.regex.pattern},
         "tag": {"type": "string", "maxLength": 128, "pattern": TAG.regex.pattern, "default": "latest"},
         "source": {"type": "string", "enum": [str(source) for source in sources]},
-        "dockerfile": {"type": "string", "maxLength": DOCKERFILE_MAX, "default": ""},
+        # No maxLength: the limit is in bytes, and no client tool can build a string over it.
+        "dockerfile": {
+            "type": "string",
+            "default": "",
+            "description": f"At most {DOCKERFILE_MAX} bytes (UTF-8).",
+        },
         "base_upload": {"type": "string", "format": "uuid", "description": "A complete rootfs upload."},
         "registry": {**optional_id, "description": "Pushing needs one, or a default registry."},
         "push": {"type": "boolean", "default": False},

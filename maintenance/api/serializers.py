@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from mgmt.api.fields import StrictBooleanField
+
 from ..models import ReconcileRun
 
 
@@ -42,7 +44,7 @@ class ReconcileRunOutput(serializers.ModelSerializer):
 
 
 class ReconcileStartInput(serializers.Serializer):
-    dry_run = serializers.BooleanField(default=False)
+    dry_run = StrictBooleanField(default=False)
     server = serializers.RegexField(
         r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z", max_length=100, required=False, default=""
     )

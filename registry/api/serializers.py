@@ -4,6 +4,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mgmt.api.fields import StrictBooleanField
 from mgmt.api.query import QuerySerializer
 from registry.clients import REPOSITORY_RE, TAG_RE
 from registry.models import IMAGE_REF_RE, AllowedImage, Registry
@@ -63,8 +64,8 @@ class RegistryInput(serializers.Serializer):
     url = _RegistryUrlField(max_length=255)
     username = serializers.CharField(max_length=255, required=False, allow_blank=True)
     password = serializers.CharField(required=False, allow_blank=True, write_only=True, trim_whitespace=False)
-    is_default = serializers.BooleanField(required=False)
-    verify_tls = serializers.BooleanField(required=False)
+    is_default = StrictBooleanField(required=False)
+    verify_tls = StrictBooleanField(required=False)
 
 
 class RepositoryQuery(QuerySerializer):
@@ -79,6 +80,7 @@ class AllowedImageSerializer(serializers.ModelSerializer):
     # Declared, not derived from the model: the schema shows the pattern; a name on the list already
     # is the service's 409, not the model's unique check.
     name = serializers.CharField(max_length=255, validators=[IMAGE_REF])
+    is_default = StrictBooleanField(required=False, default=False)
 
     class Meta:
         model = AllowedImage
@@ -88,12 +90,12 @@ class AllowedImageSerializer(serializers.ModelSerializer):
 
 class AllowedImageUpdate(serializers.Serializer):
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    is_default = serializers.BooleanField(required=False)
+    is_default = StrictBooleanField(required=False)
 
 
 class ImageQuery(QuerySerializer):
     image = serializers.CharField(max_length=255, validators=[IMAGE_REF])
-    force = serializers.BooleanField(required=False, default=False)
+    force = StrictBooleanField(required=False, default=False)
 
 
 class PullInput(serializers.Serializer):
@@ -104,7 +106,7 @@ class PullInput(serializers.Serializer):
 
 
 class RefreshQuery(QuerySerializer):
-    refresh = serializers.BooleanField(required=False, default=False, help_text="Ask the host now.")
+    refresh = StrictBooleanField(required=False, default=False, help_text="Ask the host now.")
 
 
 class OverviewQuery(QuerySerializer):

@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mgmt.api.fields import StrictBooleanField
 from mgmt.api.query import QuerySerializer
 
 from ..models import Server, ServerStats
@@ -61,7 +62,7 @@ class ServerRegisterInput(serializers.Serializer):
     name = serializers.CharField(max_length=63, validators=[_NAME])
     address = serializers.CharField(max_length=253, validators=[_ADDRESS])
     agent_port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
-    agent_tls = serializers.BooleanField(required=False, default=False)
+    agent_tls = StrictBooleanField(required=False, default=False)
     agent_secret = serializers.CharField(
         write_only=True, trim_whitespace=False, min_length=16, max_length=512
     )
@@ -85,7 +86,7 @@ class ServerUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=63, required=False, validators=[_NAME])
     address = serializers.CharField(max_length=253, required=False, validators=[_ADDRESS])
     agent_port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
-    agent_tls = serializers.BooleanField(required=False)
+    agent_tls = StrictBooleanField(required=False)
     agent_secret = serializers.CharField(
         write_only=True,
         required=False,
@@ -110,12 +111,12 @@ class ServerUpdateInput(serializers.Serializer):
 
 
 class LiveStatsOutput(serializers.Serializer):
-    ok = serializers.BooleanField()
-    reachable = serializers.BooleanField()
+    ok = StrictBooleanField()
+    reachable = StrictBooleanField()
     fetched_at = serializers.CharField()
     error = serializers.CharField()
     elapsed_ms = serializers.IntegerField()
-    stale = serializers.BooleanField()
+    stale = StrictBooleanField()
     stats = serializers.DictField()
 
 
@@ -217,4 +218,4 @@ class TrafficQuery(QuerySerializer):
 
 
 class DeleteQuery(QuerySerializer):
-    force = serializers.BooleanField(required=False, default=False)
+    force = StrictBooleanField(required=False, default=False)
