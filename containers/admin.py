@@ -25,7 +25,7 @@ from accounts.models import UserStatus
 from accounts.permissions import user_has_permission
 from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError, Conflict
-from registry.selectors import allowed_workspace_images, default_workspace_image
+from registry.selectors import allowed_workspace_images, default_workspace_image, images_overview
 from servers.models import Server
 
 from . import selectors, services
@@ -45,6 +45,21 @@ class ServerChoiceField(forms.ModelChoiceField):
         return selectors.server_free_label(server=obj, reserved=self._reserved.get(obj.pk, {}))
 
 
+def _image_choices(names: list[str]) -> list[tuple[str, str]]:
+    """Each allowed image with the hosts that have it, so that one present nowhere is flagged
+    before it is chosen (the hosts are asked in parallel, within the agents' timeouts)."""
+    overview = images_overview(Server.objects.schedulable())
+    where = {item["tag"]: sorted({host["server"] for host in item["hosts"]}) for item in overview["images"]}
+    choices = []
+    for name in names:
+        hosts = where.get(name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest", [])
+        label = (
+            f"{name} — on {', '.join(hosts)}" if hosts else f"{name} — ⚠ on no host: pull or build it first"
+        )
+        choices.append((name, label))
+    return choices
+
+
 class ApproveForm(forms.Form):
     server = ServerChoiceField(
         queryset=Server.objects.schedulable(), required=False, empty_label="(most free memory)"
@@ -56,7 +71,7 @@ class ApproveForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["image"].choices = [(name, name) for name in allowed_workspace_images()]
+        self.fields["image"].choices = _image_choices(allowed_workspace_images())
         self.fields["image"].initial = default_workspace_image()
 
     @classmethod

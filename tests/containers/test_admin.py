@@ -65,3 +65,16 @@ def test_qvp_sees_neither_list(qvp_user):
     client.force_login(qvp_user)
     assert client.get("/admin/containers/pendinguser/").status_code == 403
     assert client.get("/admin/containers/workspace/").status_code == 403
+
+
+@pytest.mark.docker
+def test_the_approve_form_flags_an_image_no_host_has(stack, settings):
+    """Issue #15: an allowed image that is on no schedulable host is offered with a warning."""
+    from containers.admin import ApproveForm
+    from registry.models import AllowedImage
+
+    AllowedImage.objects.create(name="mgmt-test/workspace:latest")
+    AllowedImage.objects.create(name="nowhere/ide:9")
+    labels = dict(ApproveForm().fields["image"].choices)
+    assert labels["mgmt-test/workspace:latest"] == f"mgmt-test/workspace:latest — on {stack.server.name}"
+    assert labels["nowhere/ide:9"] == "nowhere/ide:9 — ⚠ on no host: pull or build it first"
