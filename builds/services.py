@@ -28,6 +28,8 @@ from guardian.shortcuts import assign_perm, remove_perm
 from loguru import logger
 
 from audit.services import audit_log_record
+from events.models import EventKind
+from events.services import event_publish, job_key
 from mgmt.exceptions import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from registry.clients import validate_repository, validate_tag
 from registry.models import Registry
@@ -235,6 +237,7 @@ def build_cancel(*, actor: Any, build: Build) -> Build:
         raise Conflict(f"The build is {build.status} already.")
     audit_log_record(action="build.cancel", actor=actor, target=build, details={"reference": build.reference})
     build.refresh_from_db()
+    _build_end_published(build)
     return build
 
 
@@ -249,6 +252,23 @@ def build_log_append(*, build_id: int, lines: list[str]) -> None:
             for i, line in enumerate(lines)
         )
         Build.objects.filter(pk=build_id).update(log_lines=F("log_lines") + len(lines))
+    # The build's live stream (events/): the same lines, in batches of at most a few KiB.
+    batch: list[str] = []
+    for line in [*(line[:_LINE_MAX] for line in lines), None]:
+        if batch and (line is None or sum(map(len, batch)) + len(line) > 3500):
+            event_publish(job=job_key("build", build_id), kind=EventKind.LOG, text="\n".join(batch))
+            batch = []
+        if line is not None:
+            batch.append(line)
+
+
+def _build_end_published(build: Build) -> None:
+    """The end of the build's live stream: done when it succeeded, failed (with why) otherwise."""
+    if build.status == BuildStatus.SUCCEEDED:
+        event_publish(job=job_key("build", build.pk), kind=EventKind.DONE, text="Build succeeded.")
+    elif build.is_final:
+        reason = build.reason or f"The build is {build.get_status_display().lower()}."
+        event_publish(job=job_key("build", build.pk), kind=EventKind.FAILED, text=reason)
 
 
 # --- builds: running --------------------------------------------------------------------------
@@ -350,6 +370,7 @@ def builds_fail_abandoned(*, now: Any = None) -> int:
         with transaction.atomic():
             if _move(pk, BuildStatus.FAILED, reason=reason, finished_at=now):
                 build_log_append(build_id=pk, lines=[f"ERROR: {reason}"])
+                event_publish(job=job_key("build", pk), kind=EventKind.FAILED, text=reason)
                 audit_log_record(
                     action="build.fail",
                     target=Build.objects.get(pk=pk),
@@ -396,6 +417,7 @@ def build_run(*, build_id: int, worker: str = "") -> Build | None:
             server_images_forget(build.server)
         close_old_connections()
     build.refresh_from_db()
+    _build_end_published(build)
     return build
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 from audit.models import AuditLog
 from builds import services
 from builds.models import Build, BuildLogLine, BuildStatus
+from events.models import JobEvent
 from registry.models import Registry
 from tests.factories import UserFactory
 from tests.net import wait_until
@@ -185,6 +186,10 @@ def test_context_archive_build_and_a_failing_dockerfile(server, client_as, uniqu
     build = Build.objects.get(pk=answer.json()["data"]["id"])
     assert build.status == BuildStatus.SUCCEEDED, (build.reason, log_of(build))
     assert f"hello from context {unique}" in log_of(build)
+    # The same lines on the build's live stream (events/), which ends with it.
+    stream = list(JobEvent.objects.filter(job=f"build:{build.pk}").order_by("id"))
+    assert "\n".join(e.text for e in stream if e.kind == "log") == log_of(build)
+    assert (stream[-1].kind, stream[-1].text) == ("done", "Build succeeded.")
     images = admin_api.get(f"/api/servers/{server.pk}/images").json()["data"]
     assert any(f"team/ctx-{unique}:1" in image["tags"] for image in images)
 
@@ -205,6 +210,8 @@ def test_context_archive_build_and_a_failing_dockerfile(server, client_as, uniqu
     assert "returned a non-zero code: 3" in bad.reason
     log = log_of(bad)
     assert "about to fail" in log and "ERROR:" in log and "non-zero code: 3" in log
+    last = JobEvent.objects.filter(job=f"build:{bad.pk}").order_by("id").last()
+    assert last.kind == "failed" and "non-zero code: 3" in last.text
 
     # Bad input is a 400 with the reason; a push with no registry to push to is a 409 (the
     # configuration, not the request, is missing it); never a 500.
