@@ -15,6 +15,7 @@ from accounts.pages import page_user
 from events.selectors import events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
+from mgmt.health import worker_alive
 
 from . import edge, selectors, services
 from .activity import workspace_idle_stop_at
@@ -57,6 +58,10 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         "progress": selectors.workspace_progress(workspace=workspace)
         if workspace is not None and workspace.status == WorkspaceStatus.PROVISIONING
         else None,
+        # Queued with nobody to run it: say so instead of "queued" forever (mgmt/health.py).
+        "no_worker": workspace is not None
+        and workspace.status == WorkspaceStatus.PENDING
+        and not worker_alive("provisioning"),
         # The live stream (events/) from this moment on; the page updates itself from it.
         "events_url": f"/events/workspace/{workspace.pk}?after={events_last_id(job=job)}" if busy else "",
         "operable": workspace is not None

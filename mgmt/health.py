@@ -86,6 +86,19 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
+def worker_alive(queue: str) -> bool:
+    """A worker of `queue` answered a heartbeat lately (always, when tasks run in-process)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return True
+    from .tasks import heartbeat_key
+
+    try:
+        seen = cache.get(heartbeat_key(queue))
+    except Exception:
+        return False
+    return seen is not None and time.time() - float(seen) <= 3 * settings.HEARTBEAT_SECONDS
+
+
 def background_health() -> list[Check]:
     """Beat and a worker for each watched queue, from their heartbeats (mgmt/tasks.py); nothing to
     check when tasks run in-process."""

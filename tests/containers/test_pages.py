@@ -127,3 +127,22 @@ def test_my_workspace_page_in_chromium_opens_the_apps_and_its_buttons_work(stack
     )
     page.goto(vscode)
     assert "vscode stand-in" in page.content()
+
+
+@pytest.mark.django_db
+def test_a_queued_workspace_with_no_worker_says_so(settings):
+    """Issue #15: with no worker, the page no longer says "queued" forever without a word."""
+    from django.core.cache import cache
+
+    from containers.models import Workspace
+    from mgmt.tasks import heartbeat, heartbeat_key
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    cache.delete(heartbeat_key("provisioning"))
+    person = UserFactory(username="wanda")
+    Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.PENDING)
+    client = Client()
+    client.post("/login", {"email": "wanda@example.com", "password": TEST_PASSWORD})
+    assert 'id="no-worker"' in client.get("/workspace").content.decode()
+    heartbeat("provisioning")  # a worker of the queue answers
+    assert 'id="no-worker"' not in client.get("/workspace").content.decode()
