@@ -146,3 +146,36 @@ def test_a_queued_workspace_with_no_worker_says_so(settings):
     assert 'id="no-worker"' in client.get("/workspace").content.decode()
     heartbeat("provisioning")  # a worker of the queue answers
     assert 'id="no-worker"' not in client.get("/workspace").content.decode()
+
+
+@pytest.mark.docker
+@pytest.mark.nginx
+def test_opening_a_stopped_workspace_in_chromium_leads_to_its_page_and_start(stack, browser_page):
+    """Issue #15: no bare 502 for a stopped workspace; its page says why and starts it."""
+    from containers.services import workspace_stop
+
+    admin = UserFactory(username=unique_username("ad"), admin=True)
+    user = UserFactory(username=unique_username("s"), pending=True)
+    workspace, _ = workspace_approve(actor=admin, user=user)
+    page = browser_page
+    vscode = f"http://{stack.nginx.host(user.username, 'vscode')}/"
+    page.goto(vscode)  # the handshake: log in, then back to VS Code
+    page.fill("#email", user.email)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(vscode)
+    workspace.refresh_from_db()
+    workspace_stop(actor=admin, workspace=workspace)
+
+    page.goto(vscode)
+    page.wait_for_url(re.compile(r".*/workspace\?unavailable="), timeout=30000)
+    assert "VS Code is not reachable: your workspace is stopped." in page.inner_text("#unavailable")
+    page.click("button:text-is('Start')")
+    page.wait_for_function(
+        "([url]) => window.location.href === url"
+        " || document.querySelector('#status')?.innerText === 'Active'",
+        arg=[vscode],
+        timeout=30000,
+    )
+    page.goto(vscode)
+    assert "vscode stand-in" in page.content()
