@@ -33,6 +33,8 @@ from audit.services import audit_log_record
 from containers import folders, nginx
 from containers import services as workspace_services
 from containers.models import Route, Workspace, WorkspaceStatus
+from events.models import EventKind
+from events.services import event_publish, job_key
 from mgmt.exceptions import ApplicationError, Conflict, NotFound
 from servers.agent_client import AgentClient, AgentError
 from servers.models import Server
@@ -459,7 +461,13 @@ def _reconcile(
         else timedelta(minutes=settings.RECONCILE_STUCK_MINUTES),
         remove_orphan_folders=remove_orphan_folders,
     )
+    job = job_key("reconcile", record.pk)  # the run's live stream (events/)
+
+    def step(text: str) -> None:
+        event_publish(job=job, kind=EventKind.STEP, text=text)
+
     try:
+        step(f"Asking {len(servers)} host(s) for their containers")
         with ThreadPoolExecutor(max_workers=max(1, min(len(servers), settings.SERVER_STATS_WORKERS))) as pool:
             answers = list(pool.map(_list_containers, servers))
         listed: dict[int, list | None] = {server.pk: containers for server, containers, _ in answers}
@@ -468,12 +476,16 @@ def _reconcile(
         workspaces = list(Workspace.objects.select_related("owner", "server").order_by("pk"))
         if server_name:
             workspaces = [ws for ws in workspaces if ws.server_id == servers[0].pk]
+        step("Checking stuck workspaces")
         _check_stuck(run, workspaces, listed)
         for server, containers, _ in answers:
             if containers is not None:
+                step(f"Comparing {server.name}'s containers with the database")
                 _check_server(run, server, containers, workspaces)
+        step("Checking the routes")
         _check_routes(run, workspaces, skipped, everything=not server_name)
         if not server_name:
+            step("Checking the workspace folders")
             _check_folders(run)
     except Exception as exc:
         logger.exception("The reconciler failed")
@@ -486,4 +498,10 @@ def _reconcile(
     record.findings = [asdict(f) for f in run.findings]
     record.finished_at = timezone.now()
     record.save()
+    for finding in run.findings:
+        line = f"{finding.server}: {finding.subject}: {finding.detail} → {finding.action} ({finding.outcome})"
+        event_publish(job=job, kind=EventKind.LOG, text=line)
+    summary = f"{record.get_status_display()}: {len(run.findings)} finding(s)."
+    failed = record.status == RunStatus.FAILED
+    event_publish(job=job, kind=EventKind.FAILED if failed else EventKind.DONE, text=record.error or summary)
     return record

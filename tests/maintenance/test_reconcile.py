@@ -20,6 +20,7 @@ from audit.models import AuditLog
 from containers import nginx
 from containers import services as ws_services
 from containers.models import Route, Workspace, WorkspaceStatus
+from events.models import JobEvent
 from maintenance.models import RunStatus
 from maintenance.reconcile import reconcile
 from servers.agent_client import AgentClient
@@ -211,6 +212,13 @@ def test_hand_made_drift_is_reported_then_repaired(stack):
         assert stack.ws_becomes(name, "vscode", stack.edge_login(token, name), 200)
         actions = set(AuditLog.objects.filter(source="reconciler").values_list("action_type", flat=True))
         assert {"reconcile.orphan_container", "reconcile.workspace_without_route"} <= actions
+
+        # The run's live stream (events/): its steps, every finding, then the end.
+        stream = list(JobEvent.objects.filter(job=f"reconcile:{run.pk}").order_by("id"))
+        assert stream[0].text.startswith("Asking ") and stream[-1].kind == "done"
+        assert stream[-1].text == "Drift found: 4 finding(s)."
+        logged = [e.text for e in stream if e.kind == "log"]
+        assert len(logged) == 4 and any(intruder in line and "(done)" in line for line in logged)
 
         run = reconcile(stuck_after=NOW, remove_orphan_folders=True)
         assert (
