@@ -82,6 +82,23 @@ def database_drop(db_name: str) -> None:
         cursor.execute(f"DROP DATABASE IF EXISTS `{db_name}`")
 
 
+def worker_command(concurrency: int) -> list[str]:
+    """A Celery worker for the queues an approval uses, threads (the saga waits on I/O)."""
+    return [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
+            "-P", "threads", "-c", str(concurrency),
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
+
+
+def bench_server(name: str, agent) -> None:
+    """The agent as an online server with room for every workspace the bench makes."""
+    from servers.models import Server, ServerStatus
+
+    Server.objects.create(
+        name=name, address="127.0.0.1", agent_port=agent.port, agent_secret=agent.secret,
+        status=ServerStatus.ONLINE, memory_total=1024 * 1024**3, cpu_count=64,
+    )  # fmt: skip
+
+
 def spawn(args: list[str], log: Path, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -202,10 +219,7 @@ def main() -> None:
                 env,
             )
         )
-        worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
-                  "-P", "threads", "-c", str(options.worker_concurrency),
-                  "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
-        processes.append(spawn(worker, dirs["log"] / "worker.log", env))
+        processes.append(spawn(worker_command(options.worker_concurrency), dirs["log"] / "worker.log", env))
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ok(f"{edge}/api/health", timeout=60)
 
@@ -214,14 +228,10 @@ def main() -> None:
         from accounts.models import User
         from accounts.services import session_create
         from containers.models import Workspace
-        from servers.models import Server, ServerStatus
         from tests.edge_client import edge_handshake
         from tests.factories import UserFactory
 
-        Server.objects.create(
-            name="bench", address="127.0.0.1", agent_port=agent.port, agent_secret=agent.secret,
-            status=ServerStatus.ONLINE, memory_total=1024 * 1024**3, cpu_count=64,
-        )  # fmt: skip
+        bench_server("bench", agent)
         admin = UserFactory(username=f"benchadmin{run_id}", admin=True, password=PASSWORD)
         admin_token = session_create(user=admin)[1]
 

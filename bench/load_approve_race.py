@@ -45,7 +45,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_approve import database_create, database_drop, spawn, stop, wait_ok  # noqa: E402
+from bench_approve import (  # noqa: E402
+    bench_server,
+    database_create,
+    database_drop,
+    spawn,
+    stop,
+    wait_ok,
+    worker_command,
+)
 
 from tests.agent_process import free_port, start_agent  # noqa: E402
 
@@ -201,11 +209,8 @@ def main() -> int:
                     "--access-logformat", '%(t)s %(s)s %(m)s "%(U)s" %(M)sms pid=%(p)s',
                     "--capture-output"]  # fmt: skip
         processes.append(spawn(gunicorn, log / "django.log", env))
-        worker = [sys.executable, "-m", "celery", "-A", "mgmt", "worker", "-Q", "default,provisioning",
-                  "-P", "threads", "-c", str(options.worker_concurrency),
-                  "--without-gossip", "--without-mingle", "--without-heartbeat"]  # fmt: skip
         if not options.eager:
-            processes.append(spawn(worker, log / "worker.log", env))
+            processes.append(spawn(worker_command(options.worker_concurrency), log / "worker.log", env))
         edge = f"http://127.0.0.1:{edge_port}"
         wait_ok(f"{edge}/api/health", timeout=60)
 
@@ -213,14 +218,10 @@ def main() -> int:
 
         from accounts.models import User
         from accounts.services import session_create
-        from servers.models import Server, ServerStatus
         from tests.edge_client import edge_handshake
         from tests.factories import UserFactory
 
-        Server.objects.create(
-            name="load", address="127.0.0.1", agent_port=agent.port, agent_secret=agent.secret,
-            status=ServerStatus.ONLINE, memory_total=1024 * 1024**3, cpu_count=64,
-        )  # fmt: skip
+        bench_server("load", agent)
         admin = UserFactory(username=f"loadadmin{run_id}", admin=True, password=PASSWORD)
         admin_auth = {"Authorization": f"Bearer {session_create(user=admin)[1]}"}
 

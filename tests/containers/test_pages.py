@@ -48,14 +48,22 @@ def test_login_sets_the_cookie_my_workspace_page_and_logout():
     assert client.get("/workspace")["Location"] == "/login?next=/workspace"
 
 
+def _owner_logged_in(username: str, status: str):
+    """A person with a workspace in `status`, and a browser-like client logged in as them."""
+    from containers.models import Workspace
+
+    person = UserFactory(username=username)
+    workspace = Workspace.objects.create(owner=person, name="default", status=status)
+    client = Client()
+    client.post("/login", {"email": f"{username}@example.com", "password": TEST_PASSWORD})
+    return workspace, client
+
+
 @pytest.mark.django_db
 def test_my_workspace_page_shows_each_provisioning_step_as_it_runs():
     from containers.models import Workspace
 
-    person = UserFactory(username="rhea")
-    workspace = Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.PROVISIONING)
-    client = Client()
-    client.post("/login", {"email": "rhea@example.com", "password": TEST_PASSWORD})
+    workspace, client = _owner_logged_in("rhea", WorkspaceStatus.PROVISIONING)
     for step, done, current in (("folder", 0, "Workspace folder"), ("routes", 3, "Routes at the edge")):
         Workspace.objects.filter(pk=workspace.pk).update(step=step)
         html = client.get("/workspace").content.decode()
@@ -75,10 +83,8 @@ def test_my_workspace_page_warns_before_the_idle_stop(settings):
     from containers.models import RouteActivity, Workspace
 
     settings.WORKSPACE_IDLE_STOP_MINUTES = 60
-    person = UserFactory(username="ivo")
-    workspace = Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.ACTIVE)
-    client = Client()
-    client.post("/login", {"email": "ivo@example.com", "password": TEST_PASSWORD})
+    workspace, client = _owner_logged_in("ivo", WorkspaceStatus.ACTIVE)
+    person = workspace.owner
     assert 'id="idle-warning"' not in client.get("/workspace").content.decode()  # just started
     long_ago = timezone.now() - timedelta(minutes=45)
     Workspace.objects.filter(pk=workspace.pk).update(updated_at=long_ago)
@@ -134,15 +140,11 @@ def test_a_queued_workspace_with_no_worker_says_so(settings):
     """Issue #15: with no worker, the page no longer says "queued" forever without a word."""
     from django.core.cache import cache
 
-    from containers.models import Workspace
     from mgmt.tasks import heartbeat, heartbeat_key
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     cache.delete(heartbeat_key("provisioning"))
-    person = UserFactory(username="wanda")
-    Workspace.objects.create(owner=person, name="default", status=WorkspaceStatus.PENDING)
-    client = Client()
-    client.post("/login", {"email": "wanda@example.com", "password": TEST_PASSWORD})
+    _, client = _owner_logged_in("wanda", WorkspaceStatus.PENDING)
     assert 'id="no-worker"' in client.get("/workspace").content.decode()
     heartbeat("provisioning")  # a worker of the queue answers
     assert 'id="no-worker"' not in client.get("/workspace").content.decode()
