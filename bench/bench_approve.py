@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_agent_create import remove, via_docker_run  # noqa: E402
 
-from tests.agent_process import free_port, start_agent  # noqa: E402
+from tests.agent_process import free_port, managed_container_names, start_agent  # noqa: E402
 
 PASSWORD = "bench-password-correct-horse-42"
 
@@ -275,6 +275,9 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=count) as pool:
                 platform = list(pool.map(approve_one, users))
             platform_wall = time.perf_counter() - started
+            # The floor gets the machine the platform had: its workspaces go first (with a real
+            # image, 30 idle VS Code + Jupyter pairs would otherwise eat the floor's CPU and memory).
+            remove(managed_container_names(agent.label_prefix))
 
             names = [f"bench-floor-{run_id}-{count}-{i}" for i in range(count)]
             started = time.perf_counter()
