@@ -150,9 +150,8 @@ def user_register(*, email: str, username: str, password: str) -> User | None:
 
 def _username_unique(username: str) -> None:
     if User.objects.filter(username=username).exists():
-        raise ValidationFailed(
-            "username: this username is taken.", details={"username": ["This username is taken."]}
-        )
+        # A clash with what exists, like every unique clash of the API: 409, not 400.
+        raise Conflict("username: this username is taken.", details={"username": ["This username is taken."]})
 
 
 def _register_existing_email(*, existing: User, username: str, password: str) -> None:

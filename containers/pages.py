@@ -42,6 +42,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
     # Sent here by the edge when an app of this workspace did not answer (templates/nginx).
     parsed = edge.host_parse(request.GET.get("unavailable", ""))
     unavailable = parsed[1] if parsed and parsed[0] == user.username else None
+    not_yours = parsed is not None and parsed[0] != user.username
     stop_at = workspace_idle_stop_at(workspace=workspace) if workspace else None
     job = job_key("workspace", workspace.pk) if workspace else ""
     context = {
@@ -53,6 +54,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         else None,
         "idle_since": stop_at - timedelta(minutes=settings.WORKSPACE_IDLE_STOP_MINUTES) if stop_at else None,
         "unavailable": edge.APP_LABELS[unavailable] if unavailable else None,
+        "not_yours": not_yours,
         "busy": busy,
         "links": selectors.workspace_links(workspace=workspace) if workspace else None,
         "progress": selectors.workspace_progress(workspace=workspace)

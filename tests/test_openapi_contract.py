@@ -64,9 +64,8 @@ CONFIG = schemathesis.Config.from_dict(
         },
         "operations": [
             {
-                # Known gap: a sign-up with a username that is taken answers 400, not 409 (the sign-up
-                # service decides; issue #14 D6 leaves it to the sign-up's owners). The schema cannot
-                # know which names are taken, so only here a 400 for schema-valid input is tolerated.
+                # Password rules no schema can state (common passwords, too like the account's
+                # names) refuse some schema-valid sign-ups with a 400: tolerated here only.
                 "include-operation-id": "auth_register_create",
                 "checks": {
                     "positive_data_acceptance": {

@@ -110,6 +110,7 @@ def test_a_stopped_workspace_sends_a_browser_to_its_page_instead_of_a_bare_502(e
     assert "VS Code is not reachable: your workspace is stopped. Start it below." in shown
     stranger = client.get(f"/workspace?unavailable=someone--vscode.{host.split('.', 1)[1]}").content.decode()
     assert 'id="unavailable"' not in stranger  # only the person's own hosts are named
+    assert "The address you opened is someone else's workspace; yours is below." in stranger
 
 
 def test_websocket_upgrade_headers_reach_the_workspace(edge_stack, upstreams):
@@ -385,11 +386,16 @@ def test_a_workspace_without_a_route_yet_is_refused_but_not_cached(edge_stack, u
     for _ in range(3):
         assert edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 403
     assert len(verify_calls) == 3  # each asked again: the route comes within seconds
+    # A browser is sent to its workspace page (which shows the progress) instead of nginx's 403.
+    page = edge_stack.ws(person.username, "vscode", "/", cookie, Accept="text/html")
+    host = edge_stack.nginx.host(person.username, "vscode").split(":")[0]
+    assert page.status_code == 302 and page.headers["Location"].endswith(f"/workspace?unavailable={host}")
+    verify_calls.clear()
     nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
     assert edge_stack.ws(person.username, "vscode", "/", cookie).status_code == 200  # at once
     for _ in range(3):
         edge_stack.ws(person.username, "vscode", "/", cookie)
-    assert len(verify_calls) == 4  # and from now on cached
+    assert len(verify_calls) == 1  # and from now on cached
 
 
 def test_a_slow_client_is_cut_off_by_the_header_timeout(edge_stack):
