@@ -106,6 +106,14 @@ cd /
 npm_config_nodedir=/usr/local npm_config_registry="$NPM_REGISTRY/" npm_config_update_notifier=false \
   npm_config_fund=false npm_config_audit=false \
   npm install --global --no-progress "code-server@$CODE_SERVER_VERSION"
+# code-server's launcher gives its server process 10 s to report that it is up, then exits 1
+# ("timed out"). On a busy host (thirty workspaces starting at once on two cores) that is too short:
+# the container exits, Docker restarts it, and every restart redoes the work, so none ever comes up.
+# Two minutes instead; the platform's readiness check (WORKSPACE_READY_TIMEOUT) stays the judge.
+wrapper=/usr/local/lib/node_modules/code-server/out/node/wrapper.js
+sed -i 's/^const timeoutInterval = 10000;/const timeoutInterval = 120000;/' "$wrapper"
+grep -q '^const timeoutInterval = 120000;' "$wrapper" \
+  || { echo "install.sh: code-server's launcher timeout was not found in $wrapper" >&2; exit 1; }
 # Its first run writes ~/.config/code-server/config.yaml (root's, removed below) and says so on stdout.
 code_server_version=$(code-server --version | grep -m1 ' with Code ')
 echo "$code_server_version"
