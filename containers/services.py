@@ -435,18 +435,28 @@ def _app_answers(host: str, port: int) -> bool:
     return True
 
 
-def workspace_ready(*, workspace_id: int, timeout: float | None = None, interval: float = 0.25) -> bool:
+def workspace_ready(
+    *,
+    workspace_id: int,
+    timeout: float | None = None,
+    interval: float = 0.25,
+    until: float | None = None,
+    once: bool = False,
+) -> bool | None:
     """`starting` → `active` once both apps answer on their ports, the way nginx reaches them.
 
     While waiting, status_reason names the app still warming up. A new workspace whose apps
-    never answer within WORKSPACE_READY_TIMEOUT is rolled back (failed, with the reason); a
-    started one stays `starting` with the reason, for its owner to see and restart.
+    never answer within WORKSPACE_READY_TIMEOUT (or by `until`, a time.time()) is rolled back
+    (failed, with the reason); a started one stays `starting` with the reason, for its owner to
+    see and restart. With `once`, one look: None while it is still starting before `until`, for
+    the caller to ask again later (the worker's task does, without holding a slot meanwhile).
     """
     workspace = Workspace.objects.select_related("owner", "server").get(pk=workspace_id)
     if workspace.status != WorkspaceStatus.STARTING:
         return False
     route = nginx.user_route(username=workspace.owner.username)
-    deadline = time.monotonic() + (settings.WORKSPACE_READY_TIMEOUT if timeout is None else timeout)
+    if until is None:
+        until = time.time() + (settings.WORKSPACE_READY_TIMEOUT if timeout is None else timeout)
     waiting = list(_APP_NAMES)
     while True:
         if route is not None:
@@ -455,11 +465,13 @@ def workspace_ready(*, workspace_id: int, timeout: float | None = None, interval
             return workspace_mark_active(workspace=workspace)
         names = " and ".join(_APP_NAMES[app] for app in waiting)
         reason = f"waiting for {names} to answer"
-        if time.monotonic() >= deadline:
+        if time.time() >= until:
             break
         still = Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING)
         if not still.update(status_reason=reason):
             return False  # stopped or deleted meanwhile
+        if once:
+            return None
         time.sleep(interval)
     failure = f"{names} did not answer within {settings.WORKSPACE_READY_TIMEOUT} s; see the container's logs"
     if workspace.provisioned_at is None:  # a new workspace: the saga's compensation

@@ -7,7 +7,10 @@ Each task hands over to the next with `.delay()` instead of waiting on a result.
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
+from django.conf import settings
 
 from containers import edge, services
 
@@ -33,10 +36,24 @@ def routes_workspace_publish(workspace_id: int) -> str:
     return outcome.value
 
 
+_READY_AGAIN_SECONDS = 0.5
+
+
 @shared_task
-def workspace_ready_task(workspace_id: int) -> bool:
-    """Active once both apps answer (bounded by WORKSPACE_READY_TIMEOUT)."""
-    return services.workspace_ready(workspace_id=workspace_id)
+def workspace_ready_task(workspace_id: int, until: float | None = None) -> bool | None:
+    """Active once both apps answer (bounded by WORKSPACE_READY_TIMEOUT).
+
+    On a worker: one look per run, then the task comes back half a second later, so thirty slow
+    starts never hold thirty worker slots (and never starve the approvals queued behind them).
+    In-process (eager) it waits in place: there is no one to come back.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return services.workspace_ready(workspace_id=workspace_id)
+    until = until or time.time() + settings.WORKSPACE_READY_TIMEOUT
+    outcome = services.workspace_ready(workspace_id=workspace_id, until=until, once=True)
+    if outcome is None:
+        workspace_ready_task.apply_async((workspace_id, until), countdown=_READY_AGAIN_SECONDS)
+    return outcome
 
 
 @shared_task
