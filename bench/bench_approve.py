@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -131,6 +132,9 @@ def main() -> None:
     )
     options = parser.parse_args()
     counts = [int(n) for n in options.counts.split(",")]
+    # A TERM (timeout, kill) still runs the clean-up below: no orphaned worker of this run may go
+    # on consuming the next run's queues.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     base_url = os.environ.get("DATABASE_URL", "mysql://mgmt:mgmt@127.0.0.1:3306/mgmt")
     if not base_url.startswith("mysql://"):
