@@ -133,10 +133,11 @@ def test_admin_lists_builds_and_shows_the_live_log(client, host):
     assert listing.status_code == 200 and "team/admin-view:latest" in listing.content.decode()
     page = client.get(f"/admin/builds/build/{build.pk}/change/").content.decode()
     assert "Step 1/2 : FROM base" in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # log text is escaped
-    assert "location.reload()" in page  # reloads while the build runs
+    assert "<script>alert(1)</script>" not in page  # the log is data for the page, never markup
+    assert "\\u003Cscript\\u003Ealert(1)\\u003C/script\\u003E" in page
+    assert f'data-events="/events/build/{build.pk}?after=' in page  # follows the build while it runs
     Build.objects.filter(pk=build.pk).update(status="succeeded")
-    assert "location.reload()" not in client.get(f"/admin/builds/build/{build.pk}/change/").content.decode()
+    assert 'data-events=""' in client.get(f"/admin/builds/build/{build.pk}/change/").content.decode()
 
     registry = Registry.objects.create(name="adm", url="https://192.0.2.3", password="very-secret-token")
     form = client.get(f"/admin/registry/registry/{registry.pk}/change/").content.decode()
