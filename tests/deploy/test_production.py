@@ -224,6 +224,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     # Tunables an operator may add; here so that beat fires within the test and it stays small.
     platform_env |= {
         "SERVER_STATS_POLL_SECONDS": "3",
+        "SERVER_STATS_TTL": "1",  # each poll asks the agent again (a sample per poll)
         "HEARTBEAT_SECONDS": "3",
         "WEB_WORKERS": "2",
         "CELERY_CONCURRENCY": "2",
