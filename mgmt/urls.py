@@ -39,11 +39,6 @@ urlpatterns = [
     path("workspace", workspace_page, name="page-workspace"),
     path("workspace/<str:action>", workspace_action_page, name="page-workspace-action"),
     path("api/", ApiRootView.as_view(), name="api-root"),
-    path(
-        "api/docs",
-        RedirectView.as_view(url="/api/docs/", permanent=True, http_method_names=["get", "head"]),
-        name="api-docs-redirect",
-    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # An HTML page, GET only (DRF's OPTIONS would fail in its template renderer).
     path(

