@@ -86,17 +86,23 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
-def worker_alive(queue: str) -> bool:
-    """A worker of `queue` answered a heartbeat lately (always, when tasks run in-process)."""
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return True
+def _heartbeat_age(queue: str) -> float | None:
+    """Seconds since a worker of `queue` last ran the heartbeat (mgmt/tasks.py); None if never."""
     from .tasks import heartbeat_key
 
     try:
         seen = cache.get(heartbeat_key(queue))
-    except Exception:
-        return False
-    return seen is not None and time.time() - float(seen) <= 3 * settings.HEARTBEAT_SECONDS
+    except Exception:  # the cache check names the cache itself
+        return None
+    return None if seen is None else time.time() - float(seen)
+
+
+def worker_alive(queue: str) -> bool:
+    """A worker of `queue` answered a heartbeat lately (always, when tasks run in-process)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return True
+    age = _heartbeat_age(queue)
+    return age is not None and age <= 3 * settings.HEARTBEAT_SECONDS
 
 
 def background_health() -> list[Check]:
@@ -105,8 +111,6 @@ def background_health() -> list[Check]:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return []
     from django_celery_beat.models import PeriodicTask
-
-    from .tasks import heartbeat_key
 
     limit, now = 3 * settings.HEARTBEAT_SECONDS, time.time()
     checks = []
@@ -121,15 +125,10 @@ def background_health() -> list[Check]:
         age = now - last.timestamp()
         checks.append(Check("beat", age <= limit, f"last heartbeat sent {_age(age)}"))
     for queue in WATCHED_QUEUES:
-        try:
-            seen = cache.get(heartbeat_key(queue))
-        except Exception:  # the cache check above names the cache itself
-            seen = None
-        name = f"worker:{queue}"
-        if seen is None:
+        name, age = f"worker:{queue}", _heartbeat_age(queue)
+        if age is None:
             checks.append(Check(name, False, f"no worker has answered a heartbeat on {queue}"))
         else:
-            age = now - float(seen)
             checks.append(Check(name, age <= limit, f"last heartbeat {_age(age)}"))
     return checks
 
