@@ -45,6 +45,12 @@ def token_from_request(request: Any) -> tuple[str | None, bool]:
     return (cookie or None), True
 
 
+def request_session_user(request: Any) -> User | None:
+    """The person whose live session token the request carries (Bearer header or cookie), or None."""
+    session = session_get_live(token=token_from_request(request)[0])
+    return session.user if session else None
+
+
 def user_list(*, user: User) -> UserQuerySet:
     """Accounts `user` may see, newest first (filters are applied by the API's FilterSet)."""
     return User.objects.visible_to(user).order_by("-created_at", "-id")

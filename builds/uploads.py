@@ -20,11 +20,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_log_record
+from events.models import EventKind
+from events.services import event_publish, job_key
 from mgmt.exceptions import Conflict, ValidationFailed
 
 from .models import GuestUpload, UploadKind, UploadStatus
 
 _BLOCK = 1024 * 1024
+_MIB = 1024 * 1024
 # Always fullmatch, ASCII only (`$` would let a trailing newline through).
 _SHA256_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _FILENAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,200}", re.ASCII)
@@ -190,10 +193,39 @@ def _check_importable(upload: GuestUpload) -> None:
         raise Conflict("Only a root file system tarball can become an image.")
 
 
+class _ProgressReader:
+    """The upload's file as the agent client reads it, publishing every tenth of the way."""
+
+    def __init__(self, handle: IO[bytes], size: int, job: str) -> None:
+        self._handle, self._size, self._job = handle, size, job
+        self._sent, self._next_tenth = 0, 1
+
+    def __len__(self) -> int:  # requests sends a Content-Length, not chunks
+        return self._size
+
+    def read(self, amount: int = -1) -> bytes:
+        data = self._handle.read(amount)
+        self._sent += len(data)
+        while self._size and self._next_tenth <= 10 and self._sent * 10 >= self._size * self._next_tenth:
+            event_publish(
+                job=self._job,
+                kind=EventKind.LOG,
+                text=f"Sent {self._sent // _MIB} of {self._size // _MIB} MiB ({self._next_tenth * 10}%).",
+                sent=self._sent,
+                size=self._size,
+            )
+            self._next_tenth += 1
+        return data
+
+
 def upload_import(
     *, actor: Any, upload: GuestUpload, server: Any, tag: str = "", changes: list[str] | None = None
 ) -> dict[str, Any]:
-    """Import a finished rootfs upload as an image on `server` (streamed to the agent, checksum-signed)."""
+    """Import a finished rootfs upload as an image on `server` (streamed to the agent, checksum-signed).
+
+    Its progress goes to the upload's event stream (`/events/upload/<id>`): a step, a line per tenth
+    sent, then done or failed.
+    """
     from registry.models import validate_image_ref
     from registry.selectors import server_images_forget
     from servers.agent_client import AgentClient
@@ -204,10 +236,19 @@ def upload_import(
         validate_image_ref(tag)
     except Exception as exc:
         raise ValidationFailed(f"tag: {tag!r} is not an image reference like team/image:tag.") from exc
-    with open(upload_file_path(upload), "rb") as handle:
-        image = AgentClient.for_server(server).import_image_file(
-            fileobj=handle, sha256=upload.sha256, tag=tag, changes=changes
-        )
+    job = job_key("upload", upload.pk)
+    event_publish(job=job, kind=EventKind.STEP, text=f"Importing {upload.filename} on {server.name} as {tag}")
+    try:
+        with open(upload_file_path(upload), "rb") as handle:
+            image = AgentClient.for_server(server).import_image_file(
+                fileobj=_ProgressReader(handle, upload.size, job),
+                sha256=upload.sha256,
+                tag=tag,
+                changes=changes,
+            )
+    except Exception as exc:
+        event_publish(job=job, kind=EventKind.FAILED, text=f"The import on {server.name} failed: {exc}")
+        raise
     server_images_forget(server)
     audit_log_record(
         action="upload.import",
@@ -216,6 +257,7 @@ def upload_import(
         server_id=server.pk,
         details={"tag": tag, "server": server.name, "image_id": image.get("id")},
     )
+    event_publish(job=job, kind=EventKind.DONE, text=f"Imported as {tag} on {server.name}.", tag=tag)
     return image
 
 

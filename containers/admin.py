@@ -4,6 +4,7 @@ service as the API (which writes the audit row); a refusal becomes a message, ne
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,6 +27,7 @@ from accounts.permissions import user_has_permission
 from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError, Conflict
 from registry.selectors import allowed_workspace_images, default_workspace_image, images_overview
+from servers.agent_client import LOG_CURSOR_RE
 from servers.models import Server
 
 from . import selectors, services
@@ -307,7 +309,7 @@ class WorkspaceAdmin(_MatrixAdmin):
         if not obj.pk or not obj.container_name:
             return "— (no container yet)"
         return format_html(
-            '<a href="{}" class="ops-logs">Show the last lines of the container\'s log</a>',
+            '<a href="{}" class="ops-logs">Follow the container\'s log</a>',
             reverse(f"admin:{self._url('logs')}", args=[obj.pk]),
         )
 
@@ -355,17 +357,23 @@ class WorkspaceAdmin(_MatrixAdmin):
             tail = max(1, min(int(request.GET.get("tail", 200)), 5000))
         except ValueError:
             tail = 200
+        after = request.GET.get("after", "")
+        if after and not re.fullmatch(LOG_CURSOR_RE, after):
+            after = ""  # not a cursor the agent gave: the last lines again
         try:
-            lines, error = selectors.workspace_logs(workspace=workspace, tail=tail), ""
+            logs, error = selectors.workspace_logs(workspace=workspace, tail=tail, after=after), ""
         except ApplicationError as exc:
-            lines, error = [], exc.message
+            logs, error = {"lines": [], "cursor": after}, exc.message
+        if request.GET.get("format") == "json":  # the page's poll for what follows the cursor
+            return JsonResponse({**logs, "error": error})
         context = {
             **self.admin_site.each_context(request),
             "title": f"Container log of {workspace}",
             "opts": self.model._meta,
             "original": workspace,
             "workspace": workspace,
-            "lines": lines,
+            "lines": logs["lines"],
+            "cursor": logs["cursor"],
             "error": error,
             "tail": tail,
         }

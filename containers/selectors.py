@@ -79,10 +79,13 @@ def workspace_live_state(*, workspace: Workspace) -> dict[str, Any]:
     return {"state": data.get("status"), "detail": ""}
 
 
-def workspace_logs(*, workspace: Workspace, tail: int = 100) -> list[str]:
+def workspace_logs(*, workspace: Workspace, tail: int = 100, after: str = "") -> dict[str, Any]:
+    """The container's last lines (or those after the cursor `after`) and the cursor that follows."""
     if not workspace.server_id or not workspace.container_name:
         raise Conflict("This workspace has no container yet.")
-    return AgentClient.for_server(workspace.server).container_logs(workspace.container_name, tail=tail)
+    return AgentClient.for_server(workspace.server).container_logs(
+        workspace.container_name, tail=tail, after=after
+    )
 
 
 @dataclass(frozen=True)

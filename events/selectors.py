@@ -5,20 +5,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from .models import JobEvent
 
 # kind ("workspace", "build" …) → may this user see job <kind>:<pk>? Registered by the app that
 # owns the job, in its AppConfig.ready(); an unknown kind is visible to nobody.
-_SCOPES: dict[str, Callable[[Any, int], bool]] = {}
+_SCOPES: dict[str, Callable[[Any, str], bool]] = {}
 
 
-def register_job_kind(kind: str, may_view: Callable[[Any, int], bool]) -> None:
+def register_job_kind(kind: str, may_view: Callable[[Any, str], bool]) -> None:
     _SCOPES[kind] = may_view
 
 
-def job_visible(*, user: Any, kind: str, pk: int) -> bool:
+def job_visible(*, user: Any, kind: str, pk: str) -> bool:
+    """`pk` comes from the URL: a key its model cannot hold (text for an int) is nobody's job."""
     check = _SCOPES.get(kind)
-    return bool(user is not None and user.is_active and check is not None and check(user, pk))
+    if user is None or not user.is_active or check is None:
+        return False
+    try:
+        return bool(check(user, pk))
+    except (ValueError, ValidationError):
+        return False
 
 
 def events_after(*, job: str, after: int = 0, limit: int = 200) -> list[JobEvent]:

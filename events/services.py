@@ -15,7 +15,8 @@ from .models import EventKind, JobEvent
 _MAX_TEXT = 4000
 
 
-def job_key(kind: str, pk: int) -> str:
+def job_key(kind: str, pk: Any) -> str:
+    """ "<kind>:<primary key>": an int, or a UUID in its dashed form (uploads)."""
     return f"{kind}:{pk}"
 
 

@@ -2,4 +2,4 @@ from django.urls import path
 
 from .views import job_events
 
-urlpatterns = [path("events/<slug:kind>/<int:pk>", job_events, name="job-events")]
+urlpatterns = [path("events/<slug:kind>/<slug:pk>", job_events, name="job-events")]

@@ -1,7 +1,8 @@
 """Server-Sent Events: one job's stream, to whoever may see the job.
 
-`GET /events/<kind>/<pk>` answers `text/event-stream`: every event after the `Last-Event-ID`
-header (a browser's EventSource sends it when it reconnects) or `?after=`, as they come. A stream
+`GET /events/<kind>/<pk>` (an id, or an upload's UUID) answers `text/event-stream`: every event
+after the `Last-Event-ID` header (a browser's EventSource sends it when it reconnects) or `?after=`,
+as they come. A stream
 ends with the job (`done`/`failed`) or after EVENTS_STREAM_SECONDS, so that a watcher holds a web
 thread for a bounded time; EventSource then reconnects and resumes where it left off. A job the
 caller may not see answers 404, the same as a job that does not exist.
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
-from accounts.pages import page_user
+from accounts.selectors import request_session_user
 
 from . import selectors
 from .models import EventKind, JobEvent
@@ -36,9 +38,21 @@ def _resume_point(request: HttpRequest) -> int:
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else 0
 
 
+def _canonical(pk: str) -> str:
+    """The form job keys are written in ("12", a dashed lowercase UUID), whatever the URL said."""
+    if pk.isascii() and pk.isdigit():
+        return str(int(pk))
+    try:
+        return str(uuid.UUID(pk))
+    except ValueError:
+        return pk  # no model's key: its scope refuses it
+
+
 @require_GET
-def job_events(request: HttpRequest, kind: str, pk: int) -> StreamingHttpResponse:
-    user = page_user(request) or (request.user if request.user.is_authenticated else None)
+def job_events(request: HttpRequest, kind: str, pk: str) -> StreamingHttpResponse:
+    # A session token (Bearer header for scripts, the cookie for pages), else the admin's session.
+    user = request_session_user(request) or (request.user if request.user.is_authenticated else None)
+    pk = _canonical(pk)
     if not selectors.job_visible(user=user, kind=kind, pk=pk):
         raise Http404("No such job.")
     job, after = f"{kind}:{pk}", _resume_point(request)

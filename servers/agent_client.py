@@ -34,6 +34,9 @@ from urllib3.filepost import encode_multipart_formdata
 from agent.hostagent.signing import sign_headers
 from mgmt.exceptions import ApplicationError, UpstreamUnavailable
 
+# The agent's log cursor, "<unix seconds>.<nanoseconds>" (agent/hostagent/containers.py).
+LOG_CURSOR_RE = r"\A[0-9]{1,12}\.[0-9]{9}\Z"
+
 
 class AgentUnavailable(UpstreamUnavailable):
     """The agent did not answer (refused, timed out, TLS or protocol failure)."""
@@ -282,9 +285,11 @@ class AgentClient:
     def query_agent_port_info(self, container: str) -> dict[str, Any]:
         return self._json("GET", f"/api/containers/{_segment(container)}/ports")
 
-    def container_logs(self, container: str, *, tail: int = 100) -> list[str]:
-        data = self._json("GET", f"/api/containers/{_segment(container)}/logs", query={"tail": int(tail)})
-        return data.get("lines", []) if isinstance(data, dict) else data
+    def container_logs(self, container: str, *, tail: int = 100, after: str = "") -> dict[str, Any]:
+        """{"lines": [...], "cursor": "..."}: pass the cursor back as `after` for the lines that follow."""
+        query: dict[str, Any] = {"tail": int(tail), **({"after": after} if after else {})}
+        data = self._json("GET", f"/api/containers/{_segment(container)}/logs", query=query)
+        return {"lines": data.get("lines", []), "cursor": data.get("cursor", "")}
 
     def container_stats(self, container: str) -> dict[str, Any]:
         return self._json("GET", f"/api/containers/{_segment(container)}/stats")

@@ -91,11 +91,42 @@ def ports_of(container: Container) -> dict[str, dict[str, Any] | None]:
     return ports
 
 
-def container_logs(*, config: AgentConfig, ident: str, tail: int) -> list[str]:
+# A line as `docker logs --timestamps` gives it: RFC 3339 with up to 9 fraction digits, then the text.
+_STAMPED_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z ?(.*)", re.ASCII | re.DOTALL)
+
+
+def _cursor_of(stamp: str, fraction: str | None) -> tuple[int, int]:
+    seconds = int(datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    return seconds, int((fraction or "").ljust(9, "0"))
+
+
+def container_logs(*, config: AgentConfig, ident: str, tail: int, after: str = "") -> dict[str, Any]:
+    """The last `tail` lines, or those after `after`, with the cursor to ask for what follows.
+
+    A cursor is "<unix seconds>.<nanoseconds>" of the newest line: Docker's `since` counts whole
+    seconds and includes them, so lines of that second up to the cursor are dropped here.
+    """
     container = container_get(config=config, ident=ident)
+    options: dict[str, Any] = {"tail": tail, "stdout": True, "stderr": True, "timestamps": True}
+    seen = (0, 0)
+    if after:
+        seconds, nanos = after.split(".")
+        seen = (int(seconds), int(nanos))
+        options["since"] = max(seen[0], 1)
     with translate_errors(f"Reading the logs of {container.name}"):
-        raw = container.logs(tail=tail, stdout=True, stderr=True)
-    return raw.decode(errors="replace").splitlines()
+        raw = container.logs(**options)
+    lines, cursor = [], after
+    for line in raw.decode(errors="replace").splitlines():
+        match = _STAMPED_LINE.fullmatch(line)
+        if match is None:  # not Docker's shape: shown, but it moves no cursor
+            lines.append(line)
+            continue
+        at = _cursor_of(match[1], match[2])
+        if at <= seen:
+            continue
+        lines.append(match[3])
+        cursor = f"{at[0]}.{at[1]:09d}"
+    return {"lines": lines, "cursor": cursor}
 
 
 def container_stats(*, config: AgentConfig, ident: str) -> dict[str, Any]:

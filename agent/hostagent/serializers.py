@@ -31,6 +31,10 @@ class ImportQuerySerializer(serializers.Serializer):
 
 class LogsQuerySerializer(serializers.Serializer):
     tail = serializers.IntegerField(min_value=1, max_value=10000, default=100)
+    # The cursor an earlier answer gave: "<unix seconds>.<nanoseconds>".
+    after = serializers.RegexField(
+        r"\A[0-9]{1,12}\.[0-9]{9}\Z", required=False, default="", trim_whitespace=False
+    )
 
 
 class ActionQuerySerializer(serializers.Serializer):

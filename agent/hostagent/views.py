@@ -114,8 +114,11 @@ class ContainerPortsView(APIView):
 class ContainerLogsView(APIView):
     def get(self, request: Request, ident: str) -> AgentResponse:
         query = _valid(LogsQuerySerializer, _query(request))
-        lines = containers.container_logs(config=settings.AGENT, ident=ident, tail=query["tail"])
-        return AgentResponse({"lines": lines})
+        return AgentResponse(
+            containers.container_logs(
+                config=settings.AGENT, ident=ident, tail=query["tail"], after=query["after"]
+            )
+        )
 
 
 class ContainerStatsView(APIView):

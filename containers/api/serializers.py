@@ -10,6 +10,7 @@ from rest_framework import serializers
 from containers.models import Workspace
 from containers.selectors import workspace_links
 from mgmt.api.query import QuerySerializer
+from servers.agent_client import LOG_CURSOR_RE
 from servers.models import Server
 
 # Sizes of at least 64 MiB (containers.services.memory_parse takes more spellings, e.g. "1.5GiB").
@@ -36,6 +37,13 @@ class ApproveInput(serializers.Serializer):
 
 class LogsQuery(QuerySerializer):
     tail = serializers.IntegerField(required=False, min_value=1, max_value=10000, default=100)
+    after = serializers.RegexField(
+        LOG_CURSOR_RE,
+        required=False,
+        default="",
+        trim_whitespace=False,
+        help_text="An earlier answer's cursor: only newer lines.",
+    )
 
 
 class WorkspaceOutput(serializers.ModelSerializer):

@@ -83,7 +83,11 @@ class WorkspaceViewSet(ScopedGenericViewSet):
         parameters=[LogsQuery],
         responses={
             200: inline_serializer(
-                "WorkspaceLogs", {"lines": serializers.ListField(child=serializers.CharField())}
+                "WorkspaceLogs",
+                {
+                    "lines": serializers.ListField(child=serializers.CharField()),
+                    "cursor": serializers.CharField(),
+                },
             ),
             409: CONFLICT_ERROR,
             503: UPSTREAM_ERROR,
@@ -93,5 +97,4 @@ class WorkspaceViewSet(ScopedGenericViewSet):
         workspace = self.get_object()
         query = LogsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        lines = selectors.workspace_logs(workspace=workspace, tail=query.validated_data["tail"])
-        return APIResponse({"lines": lines})
+        return APIResponse(selectors.workspace_logs(workspace=workspace, **query.validated_data))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -150,6 +151,39 @@ def chatty_image(docker_client):
     docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     yield tag
     remove_image_and_its_containers(docker_client, tag)
+
+
+@pytest.fixture(scope="module")
+def ticker_image(docker_client):
+    """Prints a numbered line every 0.2 s, forever."""
+    tag = f"mgmt-test/ticker-{uuid.uuid4().hex[:8]}:1"
+    dockerfile = (
+        "FROM mgmt-test/base:latest\n"
+        'CMD ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]\n'
+    )
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    yield tag
+    remove_image_and_its_containers(docker_client, tag)
+
+
+def test_logs_follow_from_a_cursor_without_gaps_or_repeats(agent, unique, ticker_image):
+    created = agent.post("/api/containers", json={"name": f"tick-{unique}", "image": ticker_image})
+    assert created.status_code == 201, created.text
+    time.sleep(0.5)
+    first = agent.get(f"/api/containers/tick-{unique}/logs?tail=1").json()["data"]
+    [line] = first["lines"]
+    seen, cursor = [int(line.removeprefix("tick-"))], first["cursor"]
+    for _ in range(6):  # several polls, some inside the same second as the cursor
+        time.sleep(0.35)
+        answer = agent.get(f"/api/containers/tick-{unique}/logs?after={cursor}")
+        assert answer.status_code == 200, answer.text
+        data = answer.json()["data"]
+        seen += [int(text.removeprefix("tick-")) for text in data["lines"]]
+        assert data["cursor"] >= cursor
+        cursor = data["cursor"]
+    assert seen == list(range(seen[0], seen[0] + len(seen))) and len(seen) >= 8  # in order, none twice
+    for bad in ("1", "1.5", "x.000000001", "1.000000001\n", "-1.000000001"):
+        assert agent.get(f"/api/containers/tick-{unique}/logs?after={quote(bad)}").status_code == 400
 
 
 def test_logs_and_stats(agent, workspace, unique, chatty_image):

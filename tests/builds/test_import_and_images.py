@@ -15,6 +15,8 @@ import pytest
 
 from audit.models import AuditLog
 from builds.models import Build, BuildLogLine, BuildStatus
+from events.selectors import events_after
+from events.services import job_key
 from registry.models import Registry
 from servers.models import Server
 from tests.factories import UserFactory
@@ -84,6 +86,11 @@ def test_upload_in_chunks_import_and_build_on_top(server, client_as, unique, cre
     assert imported.status_code == 201, imported.json()
     assert tag in imported.json()["data"]["tags"]
     assert AuditLog.objects.filter(action_type="upload.import").exists()
+    # Its progress went to the upload's stream: the step, each tenth sent, then done with the tag.
+    events = events_after(job=job_key("upload", upload_id))
+    assert [e.kind for e in events] == ["step"] + ["log"] * 10 + ["done"]
+    assert events[10].text.endswith("(100%).") and events[10].data["sent"] == len(data)
+    assert events[-1].data["tag"] == tag
     listed = api.get(f"/api/servers/{server.pk}/images?refresh=1").json()["data"]
     assert any(tag in image["tags"] for image in listed)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from datetime import timedelta
 
@@ -13,6 +15,7 @@ from accounts.services import session_create
 from containers.models import Workspace, WorkspaceStatus
 from events.models import EventKind, JobEvent
 from events.services import event_publish, events_purge, job_key
+from servers.models import Server
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +99,50 @@ def test_old_events_are_purged(settings):
     kept = event_publish(job="workspace:1", kind=EventKind.LOG, text="new")
     assert events_purge() == 1
     assert list(JobEvent.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+# --- an upload's import: its key is a UUID, and an API script watches with its Bearer token -----
+
+
+@pytest.fixture
+def finished_upload(settings, tmp_path, qvp_user):
+    from builds import uploads
+
+    settings.UPLOAD_ROOT = str(tmp_path / "uploads")
+    data = b"x" * 4096
+    upload = uploads.upload_start(actor=qvp_user, filename="guest.tar", size=len(data), kind="rootfs")
+    uploads.upload_chunk(upload_id=upload.pk, offset=0, stream=io.BytesIO(data), length=len(data))
+    return uploads.upload_finish(upload_id=upload.pk, sha256=hashlib.sha256(data).hexdigest(), actor=qvp_user)
+
+
+def test_a_failed_import_ends_the_uploads_stream_with_its_reason(settings, finished_upload, qvp_user, api_as):
+    settings.EVENTS_STREAM_SECONDS = 1
+    host = Server.objects.create(name="gone", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
+    api = api_as(qvp_user)
+    answer = api.post(f"/api/uploads/{finished_upload.pk}/import", {"server": host.pk}, format="json")
+    assert answer.status_code == 503, answer.json()
+    got = frames(
+        Client().get(f"/events/upload/{finished_upload.pk}", HTTP_AUTHORIZATION=f"Bearer {api.token}")
+    )
+    assert [f["event"] for f in got] == ["step", "failed"]
+    assert "guest.tar on gone" in got[0]["text"] and got[1]["text"].startswith("The import on gone failed")
+    # Any spelling of the UUID reads the same stream; text that is no key of an upload is nobody's.
+    for spelling in (finished_upload.pk.hex, str(finished_upload.pk).upper()):
+        again = Client().get(f"/events/upload/{spelling}", HTTP_AUTHORIZATION=f"Bearer {api.token}")
+        assert [f["event"] for f in frames(again)] == ["step", "failed"]
+    for bad in ("not-a-uuid", "12", f"{finished_upload.pk.hex}0"):
+        assert (
+            Client().get(f"/events/upload/{bad}", HTTP_AUTHORIZATION=f"Bearer {api.token}").status_code == 404
+        )
+
+
+def test_an_uploads_stream_is_for_those_who_may_see_uploads(settings, finished_upload, api_as):
+    settings.EVENTS_STREAM_SECONDS = 1
+    regular = api_as(UserFactory())
+    url = f"/events/upload/{finished_upload.pk}"
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Bearer {regular.token}").status_code == 404
+    assert Client().get(url, HTTP_AUTHORIZATION="Bearer not-a-live-token").status_code == 404
+    assert (
+        Client().get(url, HTTP_AUTHORIZATION=f"Bearer {api_as(UserFactory(qvp=True)).token}").status_code
+        == 200
+    )

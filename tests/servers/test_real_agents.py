@@ -133,7 +133,9 @@ def test_client_endpoints_against_a_real_agent(agent_factory, make_server, tmp_p
         except requests.RequestException:
             time.sleep(0.2)
     assert client.stop_container(name, timeout=1)["status"] == "exited"
-    assert isinstance(client.container_logs(name, tail=5), list)
+    logs = client.container_logs(name, tail=5)
+    assert isinstance(logs["lines"], list)
+    assert client.container_logs(name, after=logs["cursor"]) == {"lines": [], "cursor": logs["cursor"]}
     client.delete_container(name)
     with pytest.raises(AgentError) as caught:
         client.query_agent_port_info(name)
