@@ -39,6 +39,12 @@ urlpatterns = [
     path("workspace", workspace_page, name="page-workspace"),
     path("workspace/<str:action>", workspace_action_page, name="page-workspace-action"),
     path("api/", ApiRootView.as_view(), name="api-root"),
+    # A typed-in address without its slash (APPEND_SLASH never reaches /api/: the catch-all answers).
+    path(
+        "api/docs",
+        RedirectView.as_view(url="/api/docs/", permanent=True, http_method_names=["get", "head"]),
+        name="api-docs-redirect",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # An HTML page, GET only (DRF's OPTIONS would fail in its template renderer).
     path(

@@ -8,8 +8,9 @@ from django.urls import reverse
 from tests.matrix import PERSONAS, Ctx, Row
 from tests.matrix.test_route_matrix import ROWS, ctx  # noqa: F401  (fixture)
 
-# Swagger UI is an HTML page, not an API view (GET only: OPTIONS is 405, tested below).
-GET_ROWS = [row for row in ROWS if row.method == "GET" and row.name != "api-docs"]
+# Swagger UI and its redirect are HTML pages, not API views (GET only: OPTIONS is 405, tested below).
+HTML_PAGES = {"api-docs": "/api/docs/", "api-docs-redirect": "/api/docs"}
+GET_ROWS = [row for row in ROWS if row.method == "GET" and row.name not in HTML_PAGES]
 
 
 # A 404 row is an object-level refusal: OPTIONS describes the route, not the object.
@@ -32,5 +33,6 @@ def test_options_follows_get(row: Row, persona: str, ctx: Ctx, api_client):  # n
     assert response.status_code == expected, f"OPTIONS {row.name} as {persona}: {response.content[:200]!r}"
 
 
-def test_options_on_the_swagger_page_is_not_allowed_rather_than_a_500(client):
-    assert client.options("/api/docs/").status_code == 405
+@pytest.mark.parametrize("url", HTML_PAGES.values())
+def test_options_on_the_swagger_page_is_not_allowed_rather_than_a_500(client, url):
+    assert client.options(url).status_code == 405

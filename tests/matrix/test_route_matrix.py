@@ -36,9 +36,9 @@ def _methods(callback) -> set[str]:
     view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     if view_class is None:
         return {"GET"}
-    return {
-        m.upper() for m in view_class.http_method_names if m not in IGNORED_METHODS and hasattr(view_class, m)
-    }
+    # `as_view(http_method_names=…)` narrows a view's methods per route.
+    allowed = getattr(callback, "view_initkwargs", {}).get("http_method_names", view_class.http_method_names)
+    return {m.upper() for m in allowed if m not in IGNORED_METHODS and hasattr(view_class, m)}
 
 
 def api_routes() -> dict[tuple[str, str], str]:

@@ -75,10 +75,12 @@ def test_pagination_lives_inside_data(api_client, db):
 
 
 @pytest.mark.django_db
-def test_the_api_root_names_its_parts(client):
+def test_the_api_root_names_its_parts_and_docs_without_a_slash_redirects(client):
     """Issue #15: the browsable API's breadcrumbs start at "API", not "Not Found"."""
     root = client.get("/api/", HTTP_ACCEPT="application/json")
     assert root.status_code == 200
     assert root.json()["data"] == {"schema": "/api/schema/", "docs": "/api/docs/", "health": "/api/health"}
     page = client.get("/api/health", HTTP_ACCEPT="text/html").content.decode()
     assert 'class="breadcrumb"' in page and ">API</a>" in page and "Not Found" not in page
+    docs = client.get("/api/docs")
+    assert docs.status_code == 301 and docs["Location"] == "/api/docs/"
