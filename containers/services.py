@@ -114,6 +114,20 @@ def _step_published(workspace: Workspace, step: ProvisionStep) -> None:
     )
 
 
+# A deletion's steps on the same stream (manage.py delete_user --wait follows them).
+_TEARDOWN_STEPS = ("Removing the routes at the edge", "Removing the container", "Deleting the account")
+
+
+def _teardown_step(workspace_id: int, index: int, text: str = "") -> None:
+    event_publish(
+        job=job_key("workspace", workspace_id),
+        kind=EventKind.STEP,
+        text=text or _TEARDOWN_STEPS[index - 1],
+        index=index,
+        total=len(_TEARDOWN_STEPS),
+    )
+
+
 def _set_step(workspace: Workspace, step: ProvisionStep) -> None:
     workspace.step = step.value
     Workspace.objects.filter(pk=workspace.pk).update(step=step.value)
@@ -718,6 +732,9 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
 
 
 def _teardown_failed(workspace_id: int, reason: str, actor_id: int | None) -> None:
+    event_publish(
+        job=job_key("workspace", workspace_id), kind=EventKind.FAILED, text=f"Deleting stopped: {reason}"
+    )
     with transaction.atomic():
         Workspace.objects.filter(pk=workspace_id).update(status_reason=reason[:1000])
         workspace = Workspace.objects.select_related("owner").get(pk=workspace_id)
@@ -737,6 +754,7 @@ def workspace_routes_unpublish(*, workspace_id: int, actor_id: int | None = None
     workspace = Workspace.objects.select_related("owner").filter(pk=workspace_id).first()
     if workspace is None or workspace.status != WorkspaceStatus.DELETING:
         return False
+    _teardown_step(workspace_id, 1)
     try:
         nginx.remove_user_route(username=workspace.owner.username)
     except ApplicationError as exc:
@@ -753,6 +771,7 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
         return False
     user = workspace.owner
     name = workspace.container_name or user.username
+    _teardown_step(workspace_id, 2, "Removing the container and the folder" if delete_folder else "")
     try:
         if workspace.server is not None:
             client = AgentClient.for_server(workspace.server)
@@ -771,6 +790,7 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
         _teardown_failed(workspace_id, f"container: {text}", actor_id)
         return False
     # The account goes last, through accounts; the workspace and its object permissions go with it.
+    _teardown_step(workspace_id, 3)
     account_services.user_delete_finished(
         actor=User.objects.filter(pk=actor_id).first(),
         user=user,
@@ -780,6 +800,9 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
             "folder_deleted": folder_deleted,
             "folder": str(Path(workspace.folder_path).name) if workspace.folder_path else "",
         },
+    )
+    event_publish(
+        job=job_key("workspace", workspace_id), kind=EventKind.DONE, text=f"Deleted {user.username}."
     )
     logger.info("Deleted {} and their workspace", user.username)
     return True

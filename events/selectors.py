@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from .models import JobEvent
+from .models import EventKind, JobEvent
 
 # kind ("workspace", "build" …) → may this user see job <kind>:<pk>? Registered by the app that
 # owns the job, in its AppConfig.ready(); an unknown kind is visible to nobody.
@@ -31,6 +32,27 @@ def job_visible(*, user: Any, kind: str, pk: str) -> bool:
 
 def events_after(*, job: str, after: int = 0, limit: int = 200) -> list[JobEvent]:
     return list(JobEvent.objects.filter(job=job, id__gt=after).order_by("id")[:limit])
+
+
+def events_follow(
+    *, job: str, after: int = 0, timeout: float, on_quiet: Callable[[], None] | None = None
+) -> Iterator[JobEvent]:
+    """The job's events after `after` as they come, up to its `done` or `failed` (the shell's
+    `--wait` commands). `on_quiet` is called once if nothing comes in the first 3 s (no worker?);
+    TimeoutError when no end came within `timeout` seconds."""
+    started = time.monotonic()
+    deadline, quiet_said = started + timeout, on_quiet is None
+    while time.monotonic() < deadline:
+        for event in events_after(job=job, after=after):
+            after, quiet_said = event.pk, True
+            yield event
+            if event.kind in (EventKind.DONE, EventKind.FAILED):
+                return
+        if not quiet_said and time.monotonic() - started > 3:
+            quiet_said = True
+            on_quiet()  # type: ignore[misc]
+        time.sleep(0.3)
+    raise TimeoutError(f"No end after {timeout:.0f}s")
 
 
 def events_last_id(*, job: str) -> int:

@@ -6,7 +6,6 @@ manage.py approve_user alice@example.org --server host-1 --gpus 1 --image regist
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +16,7 @@ from containers import selectors
 from containers.models import Workspace
 from containers.services import workspace_approve
 from events.models import EventKind
-from events.selectors import events_after, events_last_id
+from events.selectors import events_follow, events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
@@ -71,11 +70,14 @@ class Command(BaseCommand):
 
     def _follow(self, workspace: Workspace, after: int, timeout: float) -> None:
         """The workspace's live stream (events/), the same one its owner's page shows."""
-        job = job_key("workspace", workspace.pk)
-        deadline, waiting_said = time.monotonic() + timeout, False
-        while time.monotonic() < deadline:
-            for event in events_after(job=job, after=after):
-                after = event.pk
+        events = events_follow(
+            job=job_key("workspace", workspace.pk),
+            after=after,
+            timeout=timeout,
+            on_quiet=lambda: self.stdout.write("  … waiting for a worker"),
+        )
+        try:
+            for event in events:
                 if event.kind == EventKind.STEP:
                     self.stdout.write(
                         f"  → {event.text} ({event.data.get('index')}/{event.data.get('total')})"
@@ -85,11 +87,7 @@ class Command(BaseCommand):
                 elif event.kind == EventKind.DONE:
                     links = selectors.workspace_links(workspace=workspace)
                     self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))
-                    return
                 else:
                     raise CommandError(f"Provisioning failed: {event.text}")
-            if not after and not waiting_said and time.monotonic() > deadline - timeout + 3:
-                waiting_said = True
-                self.stdout.write("  … waiting for a worker")
-            time.sleep(0.3)
-        raise CommandError(f"No end after {timeout:.0f}s; is a worker consuming the queues?")
+        except TimeoutError as exc:
+            raise CommandError(f"{exc}; is a worker consuming the queues?") from exc

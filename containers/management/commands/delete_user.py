@@ -1,9 +1,9 @@
 """Delete a person and their workspace from the shell.
 
-    manage.py delete_user alice --delete-workspace
+    manage.py delete_user alice --delete-workspace --wait
 
-Routes, container and (with --delete-workspace) the folder go, then the account;
-with eager Celery (the default without Redis) it all happens before the command returns.
+Routes, container and (with --delete-workspace) the folder go, then the account. With eager Celery
+it all happens before the command returns; with workers, --wait follows the steps to the end.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from django.db.models import Q
 from accounts.models import User
 from containers.models import Workspace
 from containers.services import workspace_user_delete
+from events.models import EventKind
+from events.selectors import events_follow, events_last_id
+from events.services import job_key
 from mgmt.exceptions import ApplicationError
 
 
@@ -26,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("user", help="username or email")
         parser.add_argument("--delete-workspace", action="store_true", help="also remove the folder")
         parser.add_argument("--actor", help="admin username recorded in the audit log")
+        parser.add_argument("--wait", action="store_true", help="follow the deletion until it ends")
+        parser.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits at most")
 
     def handle(self, *args: Any, **options: Any) -> None:
         ident = options["user"]
@@ -35,12 +40,17 @@ class Command(BaseCommand):
         actor = User.objects.filter(username=options["actor"] or "", user_type="admin").first()
         if options["actor"] and actor is None:
             raise CommandError(f"No admin {options['actor']!r}.")
+        workspace = Workspace.objects.filter(owner_id=user.pk).first()
+        start = events_last_id(job=job_key("workspace", workspace.pk)) if workspace else 0
         try:
             queued = workspace_user_delete(
                 actor=actor or _CommandActor(), user=user, delete_folder=options["delete_workspace"]
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
+        if queued and options["wait"] and workspace is not None:
+            self._follow(workspace.pk, start, options["timeout"])
+            return
         if not queued or not User.objects.filter(pk=user.pk).exists():
             self.stdout.write(self.style.SUCCESS(f"Deleted {user.username}."))
             return
@@ -51,6 +61,26 @@ class Command(BaseCommand):
                 f"{user.username} is 'deleting' but stopped: {reason}. Run the command again to retry."
             )
         self.stdout.write(f"Deletion of {user.username} queued; a worker finishes it.")
+
+    def _follow(self, workspace_id: int, after: int, timeout: float) -> None:
+        events = events_follow(
+            job=job_key("workspace", workspace_id),
+            after=after,
+            timeout=timeout,
+            on_quiet=lambda: self.stdout.write("  … waiting for a worker"),
+        )
+        try:
+            for event in events:
+                if event.kind == EventKind.STEP:
+                    self.stdout.write(
+                        f"  → {event.text} ({event.data.get('index')}/{event.data.get('total')})"
+                    )
+                elif event.kind == EventKind.DONE:
+                    self.stdout.write(self.style.SUCCESS(event.text))
+                else:
+                    raise CommandError(f"{event.text}. Run the command again to retry.")
+        except TimeoutError as exc:
+            raise CommandError(f"{exc}; is a worker consuming the queues?") from exc
 
 
 class _CommandActor:
