@@ -193,7 +193,7 @@ def server_register(
     _ensure_unique(name=fields["name"], address=fields["address"], agent_port=fields["agent_port"])
     server = Server.objects.create(**fields)
     audit_log_record(
-        action="server_registered",
+        action="server.registered",
         actor=actor,
         target=server,
         server_id=server.pk,
@@ -228,7 +228,7 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
         server.save()
         _invalidate_stats(server.pk)
         audit_log_record(
-            action="server_updated",
+            action="server.updated",
             actor=actor,
             target=server,
             server_id=server.pk,
@@ -253,7 +253,7 @@ def server_drain(*, actor: Any, server: Server, drain: bool = True, source: str 
     server.status_detail = "Drained by an operator." if drain else "Waiting for the next check."
     server.save(update_fields=["status", "status_detail", "updated_at"])
     audit_log_record(
-        action="server_drained" if drain else "server_undrained",
+        action="server.drained" if drain else "server.undrained",
         actor=actor,
         target=server,
         server_id=server.pk,
@@ -287,7 +287,7 @@ def server_delete(*, actor: Any, server: Server, force: bool = False, source: st
         )
     name, pk = server.name, server.pk
     audit_log_record(
-        action="server_deleted",
+        action="server.deleted",
         actor=actor,
         target=server,
         server_id=pk,
@@ -425,14 +425,14 @@ def _ssh_run(*, actor: Any, server: Server, action: str, command: str, source: s
 
 
 def server_ssh_check(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
-    return _ssh_run(actor=actor, server=server, action="server_ssh_check", command="true", source=source)
+    return _ssh_run(actor=actor, server=server, action="server.ssh_check", command="true", source=source)
 
 
 def server_ssh_diagnose(*, actor: Any, server: Server, check: str, source: str = "api") -> CommandResult:
     if check not in DIAGNOSTICS:
         raise ValidationFailed(f"check: choose one of {', '.join(sorted(DIAGNOSTICS))}.")
     return _ssh_run(
-        actor=actor, server=server, action="server_ssh_diagnose", command=DIAGNOSTICS[check], source=source
+        actor=actor, server=server, action="server.ssh_diagnose", command=DIAGNOSTICS[check], source=source
     )
 
 
@@ -440,7 +440,7 @@ def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> 
     result = _ssh_run(
         actor=actor,
         server=server,
-        action="server_agent_restart",
+        action="server.agent_restart",
         command=settings.SSH_AGENT_RESTART_COMMAND,
         source=source,
     )
@@ -454,7 +454,7 @@ def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> 
     return _ssh_run(
         actor=actor,
         server=server,
-        action="server_agent_install",
+        action="server.agent_install",
         command=settings.SSH_AGENT_INSTALL_COMMAND,
         source=source,
     )
@@ -469,7 +469,7 @@ def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", s
     )
     if expected and expected != presented:
         audit_log_record(
-            action="server_ssh_host_key_refused",
+            action="server.ssh_host_key_refused",
             actor=actor,
             target=server,
             server_id=server.pk,
@@ -483,7 +483,7 @@ def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", s
         Server.objects.filter(pk=server.pk).update(ssh_host_key_fingerprint=presented)
         server.ssh_host_key_fingerprint = presented
         audit_log_record(
-            action="server_ssh_host_key_pinned",
+            action="server.ssh_host_key_pinned",
             actor=actor,
             target=server,
             server_id=server.pk,

@@ -72,7 +72,7 @@ def test_register_list_detail_never_return_secrets(api_client, admin_user, setti
     detail = client.get(f"/api/servers/{data['id']}")
     assert detail.status_code == 200
     assert_no_secrets(detail.content.decode())
-    audit = AuditLog.objects.get(action_type="server_registered")
+    audit = AuditLog.objects.get(action_type="server.registered")
     assert audit.actor == admin_user and audit.target_id == str(data["id"])
     assert_no_secrets(str(audit.details))
 
@@ -124,7 +124,7 @@ def test_update_keeps_secrets_unless_given(api_client, admin_user, make_server):
     client.patch(f"/api/servers/{server.pk}", {"agent_secret": "a-brand-new-secret-value"}, format="json")
     server.refresh_from_db()
     assert server.agent_secret == "a-brand-new-secret-value"
-    audit = AuditLog.objects.filter(action_type="server_updated").order_by("id").last()
+    audit = AuditLog.objects.filter(action_type="server.updated").order_by("id").last()
     assert audit.details == {"changed": ["agent_secret"]}
 
 
@@ -154,7 +154,7 @@ def test_drain_and_undrain(api_client, admin_user, stub_server, django_capture_o
     assert server.status == ServerStatus.ONLINE  # re-polled right after the commit: the agent answers
     assert Server.objects.schedulable().filter(pk=server.pk).exists()
     actions = list(AuditLog.objects.values_list("action_type", flat=True))
-    assert "server_drained" in actions and "server_undrained" in actions
+    assert "server.drained" in actions and "server.undrained" in actions
 
 
 @pytest.fixture
@@ -182,7 +182,7 @@ def test_delete_refused_while_workspaces_live_then_forced(
     assert "Left behind" in forced.json()["message"] and "2 workspaces" in forced.json()["message"]
     assert forced.json()["data"]["left_behind"] == {"workspaces": ["alice (mgmt-alice)", "bob (mgmt-bob)"]}
     assert not Server.objects.filter(pk=server.pk).exists()
-    audit = AuditLog.objects.get(action_type="server_deleted")
+    audit = AuditLog.objects.get(action_type="server.deleted")
     assert audit.details["forced"] is True and audit.log_level == "warning"
 
 

@@ -33,7 +33,7 @@ def test_register_server_checks_a_real_agent(agent_factory, monkeypatch, tmp_pat
     assert server.status == ServerStatus.ONLINE and server.labels == {"zone": "a"}
     assert server.agent_secret == agent.secret
     assert "is online" in out.getvalue() and agent.secret not in out.getvalue()
-    assert AuditLog.objects.get(action_type="server_registered").source == "command"
+    assert AuditLog.objects.get(action_type="server.registered").source == "command"
 
 
 def test_register_server_reports_an_unreachable_agent(monkeypatch, settings):

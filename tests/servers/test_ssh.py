@@ -36,7 +36,7 @@ def test_check_and_diagnose_run_and_are_audited(ssh_server, admin_user):
     diagnosis = services.server_ssh_diagnose(actor=admin_user, server=ssh_server, check="uptime")
     assert diagnosis.exit_status == 0 and "load average" in diagnosis.stdout
     audits = AuditLog.objects.filter(target_id=str(ssh_server.pk)).order_by("id")
-    assert [a.action_type for a in audits] == ["server_ssh_check", "server_ssh_diagnose"]
+    assert [a.action_type for a in audits] == ["server.ssh_check", "server.ssh_diagnose"]
     assert audits[1].details["command"] == "uptime" and audits[1].actor == admin_user
 
 
@@ -55,7 +55,7 @@ def test_changed_host_key_refuses_to_connect(ssh_server, admin_user, sshd, tmp_p
             services.server_ssh_check(actor=admin_user, server=ssh_server)
     assert "changed" in caught.value.message and sshd.fingerprint in caught.value.message
     assert caught.value.status_code == 409
-    failed = AuditLog.objects.get(action_type="server_ssh_check")
+    failed = AuditLog.objects.get(action_type="server.ssh_check")
     assert failed.log_level == "error" and "changed" in failed.details["error"]
 
 
@@ -74,7 +74,7 @@ def test_pin_host_key_only_when_it_matches_the_expected(ssh_server, admin_user, 
     with pytest.raises(Conflict, match="nothing pinned"):
         services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected="SHA256:" + "A" * 43)
     assert (
-        AuditLog.objects.get(action_type="server_ssh_host_key_refused").details["presented"]
+        AuditLog.objects.get(action_type="server.ssh_host_key_refused").details["presented"]
         == sshd.fingerprint
     )
     pinned = services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected=sshd.fingerprint)

@@ -218,7 +218,7 @@ def test_admin_registers_through_the_service(client_500, admin_user):
     assert response.status_code == 302, response.content.decode()[:2000]
     server = Server.objects.get(name="admin-made")
     assert server.agent_secret == "an-admin-entered-secret"
-    assert AuditLog.objects.get(action_type="server_registered").source == "admin"
+    assert AuditLog.objects.get(action_type="server.registered").source == "admin"
     bad = client_500.post(
         "/admin/servers/server/add/",
         {
