@@ -26,7 +26,7 @@ from mgmt.exceptions import ApplicationError, ValidationFailed
 from registry.selectors import allowed_workspace_images
 from servers.agent_client import AgentClient
 from servers.models import Server
-from servers.services import server_stats_prune
+from servers.services.stats import server_stats_prune
 
 from .models import CleanupPolicy
 

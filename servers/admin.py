@@ -19,9 +19,10 @@ from accounts.roles import MatrixModelAdmin
 from mgmt.admin_mixins import ServiceErrorsAdminMixin, WriteOnlySecretsAdminMixin, secret_field, secret_state
 from mgmt.exceptions import ApplicationError
 
-from . import selectors, services
+from . import selectors
 from .charts import svg_line_chart
 from .models import Server, ServerStats, TrafficHourly
+from .services import hosts, ssh, stats
 
 
 class ServerForm(forms.ModelForm):
@@ -58,10 +59,10 @@ class ServerForm(forms.ModelForm):
         if self.instance.pk is None and not data.get("new_agent_secret"):
             self.add_error("new_agent_secret", "The agent's shared secret is required.")
         try:
-            services.validate_address(data.get("address", ""))
-            services.validate_server_name(data.get("name", ""))
-            services.validate_fingerprint(data.get("ssh_host_key_fingerprint", ""))
-            services.validate_labels(data.get("labels") or {})
+            hosts.validate_address(data.get("address", ""))
+            hosts.validate_server_name(data.get("name", ""))
+            hosts.validate_fingerprint(data.get("ssh_host_key_fingerprint", ""))
+            hosts.validate_labels(data.get("labels") or {})
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from exc
         return data
@@ -160,11 +161,11 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
     def save_model(self, request: HttpRequest, obj: Server, form: ServerForm, change: bool) -> None:
         fields = form.service_fields()
         if change:
-            server = services.server_update(
+            server = hosts.server_update(
                 actor=request.user, server=Server.objects.get(pk=obj.pk), source="admin", **fields
             )
         else:
-            server = services.server_register(actor=request.user, source="admin", **fields)
+            server = hosts.server_register(actor=request.user, source="admin", **fields)
         obj.pk = obj.id = server.pk
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
@@ -177,11 +178,11 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Server) -> None:
-        services.server_delete(actor=request.user, server=obj, source="admin")
+        hosts.server_delete(actor=request.user, server=obj, source="admin")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
-            services.server_delete(actor=request.user, server=server, source="admin")
+            hosts.server_delete(actor=request.user, server=server, source="admin")
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Server], what: str, call: Any) -> None:
         for server in queryset:
@@ -198,7 +199,7 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "draining",
-            lambda s: services.server_drain(actor=request.user, server=s, drain=True, source="admin"),
+            lambda s: hosts.server_drain(actor=request.user, server=s, drain=True, source="admin"),
         )
 
     @admin.action(description="Undrain", permissions=["change"])
@@ -207,12 +208,12 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "takes workspaces again",
-            lambda s: services.server_drain(actor=request.user, server=s, drain=False, source="admin"),
+            lambda s: hosts.server_drain(actor=request.user, server=s, drain=False, source="admin"),
         )
 
     @admin.action(description="Poll stats now", permissions=["change"])
     def refresh(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
-        outcome = services.servers_poll(server_ids=list(queryset.values_list("pk", flat=True)))
+        outcome = stats.servers_poll(server_ids=list(queryset.values_list("pk", flat=True)))
         for name, status in outcome.items():
             self.message_user(request, f"{name}: {status}.")
 
@@ -222,7 +223,7 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "SSH works",
-            lambda s: services.server_ssh_check(actor=request.user, server=s, source="admin"),
+            lambda s: ssh.server_ssh_check(actor=request.user, server=s, source="admin"),
         )
 
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from .services import stats, traffic
 
 
 @shared_task(name="servers.tasks.poll_servers", ignore_result=True, soft_time_limit=120, time_limit=150)
 def poll_servers() -> dict[str, str]:
     """Fresh stats from every agent: status, last seen, capacity and a history row."""
-    return services.servers_poll()
+    return stats.servers_poll()
 
 
 @shared_task(name="servers.tasks.prune_stats_history", ignore_result=True)
 def prune_stats_history() -> int:
-    return services.server_stats_prune()
+    return stats.server_stats_prune()
 
 
 @shared_task(name="servers.tasks.rollup_traffic", ignore_result=True)
 def rollup_traffic() -> int:
-    return services.traffic_rollup()
+    return traffic.traffic_rollup()

@@ -31,7 +31,7 @@ from containers.folders import folder_path
 from mgmt.exceptions import ValidationFailed
 from registry.clients import validate_registry_url, validate_repository, validate_tag
 from registry.models import validate_image_ref
-from servers import services as server_services
+from servers.services import hosts as server_services
 
 LOOK_ALIKES = ("\u017f", "\u0131", "\u0130", "\u212a")  # long s, dotless i, dotted I, Kelvin sign
 

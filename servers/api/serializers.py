@@ -13,9 +13,9 @@ from mgmt.api.fields import StrictBooleanField
 from mgmt.api.query import QuerySerializer
 
 from ..models import Server, ServerStats
-from ..services import DIAGNOSTICS
+from ..services.ssh import DIAGNOSTICS
 
-# The services' rules (servers.services.validate_*), as patterns the schema shows. CharFields trim
+# The services' rules (servers.services.hosts.validate_*), as patterns the schema shows. CharFields trim
 # surrounding whitespace first, so the services never see what `$` would let through.
 _NAME = RegexValidator(r"^[a-z0-9][a-z0-9._-]{0,62}$", "1-63 lower-case letters, digits, '.', '_' or '-'.")
 _ADDRESS = RegexValidator(

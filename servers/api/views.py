@@ -14,8 +14,9 @@ from accounts.permissions import ActionPermissionMixin, RequirePermission
 from mgmt.api.renderers import APIResponse
 from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 
-from .. import selectors, services
+from .. import selectors
 from ..models import Server
+from ..services import hosts, ssh, stats
 from . import serializers as s
 
 # Which matrix permission each action needs.
@@ -77,7 +78,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def create(self, request: Request) -> APIResponse:
         form = s.ServerRegisterInput(data=request.data)
         form.is_valid(raise_exception=True)
-        server = services.server_register(actor=request.user, **form.validated_data)
+        server = hosts.server_register(actor=request.user, **form.validated_data)
         return APIResponse(
             self._out(server, live=False), status=201, message=f"Server {server.name} registered."
         )
@@ -86,14 +87,14 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def partial_update(self, request: Request, pk: str) -> APIResponse:
         form = s.ServerUpdateInput(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
-        server = services.server_update(actor=request.user, server=self.get_object(), **form.validated_data)
+        server = hosts.server_update(actor=request.user, server=self.get_object(), **form.validated_data)
         return APIResponse(self._out(server, live=False), message=f"Server {server.name} updated.")
 
     @extend_schema(parameters=[s.DeleteQuery], responses={200: _DELETED})
     def destroy(self, request: Request, pk: str) -> APIResponse:
         query = s.DeleteQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        outcome = services.server_delete(
+        outcome = hosts.server_delete(
             actor=request.user, server=self.get_object(), force=query.validated_data["force"]
         )
         message = f"Server {outcome.server_name} deleted."
@@ -105,13 +106,13 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses=s.ServerOutput)
     @action(detail=True, methods=["post"])
     def drain(self, request: Request, pk: str) -> APIResponse:
-        server = services.server_drain(actor=request.user, server=self.get_object(), drain=True)
+        server = hosts.server_drain(actor=request.user, server=self.get_object(), drain=True)
         return APIResponse(self._out(server, live=False), message=f"Server {server.name} is draining.")
 
     @extend_schema(request=None, responses=s.ServerOutput)
     @action(detail=True, methods=["post"])
     def undrain(self, request: Request, pk: str) -> APIResponse:
-        server = services.server_drain(actor=request.user, server=self.get_object(), drain=False)
+        server = hosts.server_drain(actor=request.user, server=self.get_object(), drain=False)
         server.refresh_from_db()
         return APIResponse(
             self._out(server, live=False), message=f"Server {server.name} takes workspaces again."
@@ -122,7 +123,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def refresh(self, request: Request, pk: str) -> APIResponse:
         """Poll this server now instead of waiting for the periodic task."""
         server = self.get_object()
-        services.servers_poll(server_ids=[server.pk])
+        stats.servers_poll(server_ids=[server.pk])
         server.refresh_from_db()
         return APIResponse(self._out(server))
 
@@ -138,7 +139,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="ssh/check")
     def ssh_check(self, request: Request, pk: str) -> APIResponse:
-        result = services.server_ssh_check(actor=request.user, server=self.get_object())
+        result = ssh.server_ssh_check(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result), message="SSH works.")
 
     @extend_schema(request=s.DiagnoseInput, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
@@ -146,7 +147,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def ssh_diagnose(self, request: Request, pk: str) -> APIResponse:
         form = s.DiagnoseInput(data=request.data)
         form.is_valid(raise_exception=True)
-        result = services.server_ssh_diagnose(
+        result = ssh.server_ssh_diagnose(
             actor=request.user, server=self.get_object(), check=form.validated_data["check"]
         )
         return APIResponse(asdict(result))
@@ -156,7 +157,7 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def ssh_pin_host_key(self, request: Request, pk: str) -> APIResponse:
         form = s.PinHostKeyInput(data=request.data)
         form.is_valid(raise_exception=True)
-        server = services.server_ssh_pin_host_key(
+        server = ssh.server_ssh_pin_host_key(
             actor=request.user, server=self.get_object(), expected=form.validated_data["expected"]
         )
         return APIResponse(
@@ -166,13 +167,13 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="agent/restart")
     def agent_restart(self, request: Request, pk: str) -> APIResponse:
-        result = services.server_agent_restart(actor=request.user, server=self.get_object())
+        result = ssh.server_agent_restart(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result))
 
     @extend_schema(request=None, responses={200: s.CommandResultOutput, **_SSH_ERRORS})
     @action(detail=True, methods=["post"], url_path="agent/install")
     def agent_install(self, request: Request, pk: str) -> APIResponse:
-        result = services.server_agent_install(actor=request.user, server=self.get_object())
+        result = ssh.server_agent_install(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result))
 
 

@@ -10,9 +10,9 @@ import uuid
 import pytest
 import requests
 
-from servers import services
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStats, ServerStatus
+from servers.services import stats
 from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.services import require_docker
 
@@ -56,12 +56,12 @@ def test_register_stats_history_then_one_agent_stops(api_client, admin_user, two
     assert live[id_a]["stats"]["cpu_count"] == os.cpu_count()
     assert live[id_a]["stats"]["memory_total"] > 0
 
-    assert services.servers_poll() == {f"a-{suffix}": "online", f"b-{suffix}": "online"}
+    assert stats.servers_poll() == {f"a-{suffix}": "online", f"b-{suffix}": "online"}
     history = api_client.get(f"/api/servers/{id_a}/stats").json()["data"]
     assert len(history) == 1 and history[0]["memory_total"] > 0 and history[0]["containers_total"] == 0
 
     second.stop()
-    services.servers_poll()
+    stats.servers_poll()
     assert Server.objects.get(pk=id_b).status == ServerStatus.OFFLINE
     assert Server.objects.get(pk=id_a).status == ServerStatus.ONLINE
     assert ServerStats.objects.filter(server_id=id_a).count() == 2
@@ -101,7 +101,7 @@ def test_a_stopped_agent_does_not_delay_the_others(api_client, admin_user, two_a
         assert api_client.get("/api/servers").status_code == 200
         assert time.monotonic() - started < 0.5  # the frozen agent's failure is cached for the TTL
 
-        services.servers_poll()
+        stats.servers_poll()
         assert Server.objects.get(pk=id_frozen).status == ServerStatus.OFFLINE
     finally:
         os.killpg(frozen.process.pid, signal.SIGCONT)
@@ -146,7 +146,7 @@ def test_wrong_secret_makes_the_server_degraded(agent_factory, make_server):  # 
     require_docker()
     agent = agent_factory()
     server = make_server(agent_port=agent.port, agent_secret="not-the-agents-secret-at-all")
-    services.servers_poll()
+    stats.servers_poll()
     server.refresh_from_db()
     assert server.status == ServerStatus.DEGRADED
     assert "signature" in server.status_detail.lower()

@@ -6,7 +6,7 @@ import pytest
 
 from audit.models import AuditLog
 from mgmt.exceptions import ValidationFailed
-from servers import services
+from servers.services import ssh
 from servers.ssh_client import HostKeyMismatch, SSHUnavailable
 from tests.net import free_port
 from tests.sshd import keygen, sshd_server
@@ -31,9 +31,9 @@ def ssh_server(make_server, sshd):
 
 
 def test_check_and_diagnose_run_and_are_audited(ssh_server, admin_user):
-    result = services.server_ssh_check(actor=admin_user, server=ssh_server)
+    result = ssh.server_ssh_check(actor=admin_user, server=ssh_server)
     assert result.exit_status == 0
-    diagnosis = services.server_ssh_diagnose(actor=admin_user, server=ssh_server, check="uptime")
+    diagnosis = ssh.server_ssh_diagnose(actor=admin_user, server=ssh_server, check="uptime")
     assert diagnosis.exit_status == 0 and "load average" in diagnosis.stdout
     audits = AuditLog.objects.filter(target_id=str(ssh_server.pk)).order_by("id")
     assert [a.action_type for a in audits] == ["server.ssh_check", "server.ssh_diagnose"]
@@ -42,7 +42,7 @@ def test_check_and_diagnose_run_and_are_audited(ssh_server, admin_user):
 
 def test_unknown_diagnostic_is_refused_before_connecting(ssh_server, admin_user):
     with pytest.raises(ValidationFailed, match="choose one of"):
-        services.server_ssh_diagnose(actor=admin_user, server=ssh_server, check="rm -rf /")
+        ssh.server_ssh_diagnose(actor=admin_user, server=ssh_server, check="rm -rf /")
 
 
 def test_changed_host_key_refuses_to_connect(ssh_server, admin_user, sshd, tmp_path):
@@ -52,7 +52,7 @@ def test_changed_host_key_refuses_to_connect(ssh_server, admin_user, sshd, tmp_p
         ssh_server.ssh_port = impostor.port
         ssh_server.save()
         with pytest.raises(HostKeyMismatch) as caught:
-            services.server_ssh_check(actor=admin_user, server=ssh_server)
+            ssh.server_ssh_check(actor=admin_user, server=ssh_server)
     assert "changed" in caught.value.message and sshd.fingerprint in caught.value.message
     assert caught.value.status_code == 409
     failed = AuditLog.objects.get(action_type="server.ssh_check")
@@ -63,7 +63,7 @@ def test_no_pinned_key_refuses(ssh_server, admin_user):
     ssh_server.ssh_host_key_fingerprint = ""
     ssh_server.save()
     with pytest.raises(HostKeyMismatch, match="No host key is pinned"):
-        services.server_ssh_check(actor=admin_user, server=ssh_server)
+        ssh.server_ssh_check(actor=admin_user, server=ssh_server)
 
 
 def test_pin_host_key_only_when_it_matches_the_expected(ssh_server, admin_user, sshd):
@@ -72,27 +72,27 @@ def test_pin_host_key_only_when_it_matches_the_expected(ssh_server, admin_user, 
     ssh_server.ssh_host_key_fingerprint = ""
     ssh_server.save()
     with pytest.raises(Conflict, match="nothing pinned"):
-        services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected="SHA256:" + "A" * 43)
+        ssh.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected="SHA256:" + "A" * 43)
     assert (
         AuditLog.objects.get(action_type="server.ssh_host_key_refused").details["presented"]
         == sshd.fingerprint
     )
-    pinned = services.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected=sshd.fingerprint)
+    pinned = ssh.server_ssh_pin_host_key(actor=admin_user, server=ssh_server, expected=sshd.fingerprint)
     assert pinned.ssh_host_key_fingerprint == sshd.fingerprint
-    assert services.server_ssh_check(actor=admin_user, server=pinned).exit_status == 0
+    assert ssh.server_ssh_check(actor=admin_user, server=pinned).exit_status == 0
 
 
 def test_command_timeout(ssh_server, admin_user, settings):
     settings.SSH_COMMAND_TIMEOUT = 0.5
     settings.SSH_AGENT_RESTART_COMMAND = "sleep 5"
     with pytest.raises(SSHUnavailable, match="did not finish within"):
-        services.server_agent_restart(actor=admin_user, server=ssh_server)
+        ssh.server_agent_restart(actor=admin_user, server=ssh_server)
 
 
 def test_unreachable_ssh_is_503(make_server, admin_user, sshd):
     server = make_server(ssh_user="ops", ssh_port=free_port(), ssh_host_key_fingerprint=sshd.fingerprint)
     with pytest.raises(SSHUnavailable) as caught:
-        services.server_ssh_check(actor=admin_user, server=server)
+        ssh.server_ssh_check(actor=admin_user, server=server)
     assert caught.value.status_code == 503 and server.name in caught.value.message
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from servers import services
 from servers.models import ServerStats, ServerStatus
 from servers.selectors import servers_stats_fetch
+from servers.services import hosts, stats
 from tests.net import free_port
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_slow_agent_does_not_delay_the_others(make_server, stub_server, stub_age
 
 def test_poll_updates_status_capacity_and_history(make_server, stub_server, stub_agent):
     dead = make_server(agent_port=free_port())
-    outcome = services.servers_poll()
+    outcome = stats.servers_poll()
     assert outcome == {stub_server.name: ServerStatus.ONLINE, dead.name: ServerStatus.OFFLINE}
     stub_server.refresh_from_db()
     dead.refresh_from_db()
@@ -91,15 +91,15 @@ def test_poll_updates_status_capacity_and_history(make_server, stub_server, stub
 
 def test_agent_error_means_degraded(stub_server, stub_agent):
     stub_agent.behaviour.status, stub_agent.behaviour.message = 503, "Docker daemon unavailable."
-    services.servers_poll()
+    stats.servers_poll()
     stub_server.refresh_from_db()
     assert stub_server.status == ServerStatus.DEGRADED
     assert stub_server.status_detail.endswith("Docker daemon unavailable.")
 
 
 def test_poll_keeps_a_drained_server_draining(stub_server, admin_user):
-    services.server_drain(actor=admin_user, server=stub_server)
-    services.servers_poll()
+    hosts.server_drain(actor=admin_user, server=stub_server)
+    stats.servers_poll()
     stub_server.refresh_from_db()
     assert stub_server.status == ServerStatus.DRAINING and stub_server.last_seen is not None
 
@@ -109,7 +109,7 @@ def test_history_is_pruned_after_retention(stub_server, settings):
     now = timezone.now()
     ServerStats.objects.create(server=stub_server, at=now - timedelta(days=8))
     ServerStats.objects.create(server=stub_server, at=now - timedelta(days=6))
-    assert services.server_stats_prune(now=now) == 1
+    assert stats.server_stats_prune(now=now) == 1
     assert ServerStats.objects.count() == 1
 
 

@@ -8,8 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from servers import services, traffic
+from servers import traffic
 from servers.models import Server, ServerStatus, TrafficHourly
+from servers.services.traffic import traffic_rollup
 from servers.traffic import RouteKey
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.servers.urls")]
@@ -58,8 +59,8 @@ def test_counters_match_a_known_sequence(client_500, admin_user, alice):
 
 def test_rollup_writes_hourly_rows_idempotently(client_500, admin_user, alice):
     send_known_sequence(client_500, admin_user, alice)
-    assert services.traffic_rollup() == 5
-    assert services.traffic_rollup() == 5  # the current hour is rewritten, not added twice
+    assert traffic_rollup() == 5
+    assert traffic_rollup() == 5  # the current hour is rewritten, not added twice
     row = TrafficHourly.objects.get(route="/api/servers", status_class="2xx")
     assert row.count == 3 and row.errors == 0 and row.hour.minute == 0
     assert TrafficHourly.objects.get(route="/api/test/boom").errors == 1
@@ -70,7 +71,7 @@ def test_finished_hours_leave_the_cache(admin_user):
     last_hour = datetime.now(UTC) - timedelta(hours=1)
     traffic.record_request(method="GET", route="/api/x", status=200, duration_ms=12, at=last_hour)
     traffic.record_request(method="GET", route="/api/x", status=502, duration_ms=40, at=last_hour)
-    services.traffic_rollup()
+    traffic_rollup()
     assert traffic.pending_hours() == []
     rows = {r.status_class: r for r in TrafficHourly.objects.filter(route="/api/x")}
     assert rows["2xx"].count == 1 and rows["5xx"].errors == 1 and rows["5xx"].duration_ms_max == 40
@@ -78,7 +79,7 @@ def test_finished_hours_leave_the_cache(admin_user):
 
 def test_traffic_api_and_admin_page(client_500, admin_user, alice, qvp_user):
     send_known_sequence(client_500, admin_user, alice)
-    services.traffic_rollup()
+    traffic_rollup()
     client = APIClient()
     client.force_authenticate(alice)
     assert client.get("/api/admin/traffic").status_code == 403

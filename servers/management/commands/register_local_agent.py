@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User, UserType
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
-from servers.services import server_register, server_update, servers_poll
+from servers.services.hosts import server_register, server_update
+from servers.services.stats import servers_poll
 
 
 class Command(BaseCommand):

@@ -14,8 +14,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from mgmt.exceptions import ApplicationError
-from servers import services
 from servers.models import ServerStatus
+from servers.services import hosts, ssh, stats
 
 
 class Command(BaseCommand):
@@ -55,7 +55,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--label {item!r}: use key=value.")
             labels[key] = value
         try:
-            server = services.server_register(
+            server = hosts.server_register(
                 actor=None,
                 source="command",
                 name=options["name"],
@@ -71,13 +71,13 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Registered {server.name} at {server.agent_url}.")
             if options["pin_ssh_host_key"] and not server.ssh_host_key_fingerprint:
-                server = services.server_ssh_pin_host_key(actor=None, server=server, source="command")
+                server = ssh.server_ssh_pin_host_key(actor=None, server=server, source="command")
                 self.stdout.write(f"Pinned SSH host key {server.ssh_host_key_fingerprint} (verify it).")
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         if options["no_check"]:
             return
-        status = services.servers_poll(server_ids=[server.pk])[server.name]
+        status = stats.servers_poll(server_ids=[server.pk])[server.name]
         server.refresh_from_db()
         if status != ServerStatus.ONLINE:
             raise CommandError(f"{server.name} is registered but {status}: {server.status_detail}")

@@ -1,33 +1,23 @@
-"""Every state change of Docker hosts: register, update, drain, delete, poll, SSH actions, traffic rollup."""
+"""Registering, changing, draining and deleting Docker hosts, and the rules their fields follow."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
-from loguru import logger
 
 from accounts.permissions import user_has_permission
 from audit.models import LogLevel
 from audit.services import audit_log_record
 from mgmt.exceptions import Conflict, PermissionDenied, ValidationFailed
+from servers.models import Server, ServerStatus
+from servers.selectors import server_dependents
 
-from . import traffic
-from .models import Server, ServerStats, ServerStatus, TrafficHourly
-from .selectors import StatsResult, server_dependents, servers_stats_fetch, stats_cache_key
-from .ssh_client import (
-    CommandResult,
-    SSHSession,
-    SSHTarget,
-    fetch_host_key_fingerprint,
-)
+from .stats import server_stats_invalidate, servers_poll
 
 # Always fullmatch, ASCII only: `$` lets a trailing newline through, and IGNORECASE without
 # re.ASCII lets look-alikes match [a-z] (long s U+017F, dotless i U+0131, Kelvin sign U+212A).
@@ -38,15 +28,6 @@ _HOSTNAME_RE = re.compile(
 _LABEL_KEY_RE = re.compile(r"[a-z0-9][a-z0-9._/-]{0,62}", re.IGNORECASE | re.ASCII)
 _FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}", re.ASCII)
 _SSH_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.IGNORECASE | re.ASCII)
-
-# The only commands the diagnostic action runs: operators pick a name, never send a command line.
-DIAGNOSTICS: dict[str, str] = {
-    "uptime": "uptime",
-    "disk": "df -hP",
-    "memory": "free -m",
-    "docker": "docker version",
-    "agent-status": "systemctl status mgmt-agent --no-pager",
-}
 
 # Fields an update may change; secrets are replaced only when a new value is given.
 _PLAIN_FIELDS = ("name", "address", "agent_port", "agent_tls", "ssh_user", "ssh_port", "labels")
@@ -135,14 +116,10 @@ def _validated(fields: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _require_manage(actor: Any) -> None:
+def require_manage(actor: Any) -> None:
     """Commands and tasks act as the system (actor None); people need manage_servers."""
     if actor is not None and not user_has_permission(actor, "manage_servers"):
         raise PermissionDenied("Only admins may register or change servers.")
-
-
-def _invalidate_stats(server_id: int) -> None:
-    cache.delete(stats_cache_key(server_id))
 
 
 # --- register, update, drain, delete ----------------------------------------------------
@@ -172,7 +149,7 @@ def server_register(
     labels: dict[str, str] | None = None,
     source: str = "api",
 ) -> Server:
-    _require_manage(actor)
+    require_manage(actor)
     if not agent_secret:
         raise ValidationFailed("agent_secret: the agent's shared secret is required.")
     fields = _validated(
@@ -205,7 +182,7 @@ def server_register(
 
 @transaction.atomic
 def server_update(*, actor: Any, server: Server, source: str = "api", **changes: Any) -> Server:
-    _require_manage(actor)
+    require_manage(actor)
     unknown = set(changes) - set(_PLAIN_FIELDS) - set(_SECRET_FIELDS) - {"ssh_host_key_fingerprint"}
     if unknown:
         raise ValidationFailed(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -226,7 +203,7 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
             changed.append(key)
     if changed:
         server.save()
-        _invalidate_stats(server.pk)
+        server_stats_invalidate(server.pk)
         audit_log_record(
             action="server.updated",
             actor=actor,
@@ -242,7 +219,7 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
 @transaction.atomic
 def server_drain(*, actor: Any, server: Server, drain: bool = True, source: str = "api") -> Server:
     """Draining: no new workspaces go to the server; existing ones keep running."""
-    _require_manage(actor)
+    require_manage(actor)
     server = Server.objects.select_for_update().get(pk=server.pk)
     if drain and server.status == ServerStatus.DRAINING:
         return server
@@ -296,228 +273,5 @@ def server_delete(*, actor: Any, server: Server, force: bool = False, source: st
         details={"forced": force, "left_behind": dependents},
     )
     server.delete()
-    transaction.on_commit(lambda: _invalidate_stats(pk))
+    transaction.on_commit(lambda: server_stats_invalidate(pk))
     return DeleteOutcome(server_name=name, left_behind=dependents)
-
-
-# --- polling and history -------------------------------------------------------------
-def _status_for(result: StatsResult, current: str) -> tuple[str, str]:
-    if current == ServerStatus.DRAINING:
-        return current, "Drained by an operator." if result.ok else result.error[:255]
-    if result.ok:
-        return ServerStatus.ONLINE, ""
-    if result.reachable:
-        return ServerStatus.DEGRADED, result.error[:255]
-    return ServerStatus.OFFLINE, result.error[:255]
-
-
-def servers_poll(*, server_ids: list[int] | None = None, now: datetime | None = None) -> dict[str, str]:
-    """Ask every agent for fresh stats (in parallel), update status, last seen, capacity and history.
-
-    Returns {server name: new status}. Fresh answers also refill the stats cache.
-    """
-    now = now or timezone.now()
-    servers = list(Server.objects.all() if server_ids is None else Server.objects.filter(pk__in=server_ids))
-    results = servers_stats_fetch(servers, use_cache=False)
-    outcome = {}
-    for server in servers:
-        result = results[server.pk]
-        status, detail = _status_for(result, server.status)
-        with transaction.atomic():
-            update: dict[str, Any] = {"status": status, "status_detail": detail}
-            if result.ok:
-                stats = result.stats
-                update.update(
-                    last_seen=now,
-                    cpu_count=stats["cpu_count"],
-                    memory_total=stats["memory_total"],
-                    disk_total=stats["disk_total"],
-                    gpu_count=stats["gpu_count"],
-                )
-                ServerStats.objects.create(
-                    server=server,
-                    at=now,
-                    **{
-                        k: stats[k]
-                        for k in (
-                            "cpu_percent",
-                            "load1",
-                            "memory_used",
-                            "memory_total",
-                            "disk_used",
-                            "disk_total",
-                            "gpu_count",
-                            "gpu_util_percent",
-                            "containers_running",
-                            "containers_total",
-                        )
-                    },
-                )
-            elif result.reachable:
-                update["last_seen"] = now
-            # A conditional update: an operator's drain in the meantime is not overwritten.
-            queryset = Server.objects.filter(pk=server.pk)
-            if status != ServerStatus.DRAINING:
-                queryset = queryset.exclude(status=ServerStatus.DRAINING)
-            queryset.update(**update, updated_at=now)
-            if server.status != status:
-                logger.info("Server {} is now {} {}", server.name, status, detail)
-        outcome[server.name] = status
-    return outcome
-
-
-def server_stats_prune(*, now: datetime | None = None, dry_run: bool = False) -> int:
-    """Delete stats history older than SERVER_STATS_RETENTION_DAYS; returns the number of rows.
-
-    With `dry_run` nothing is deleted and the number that would be is returned.
-    """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.SERVER_STATS_RETENTION_DAYS)
-    old = ServerStats.objects.filter(at__lt=cutoff)
-    if dry_run:
-        return old.count()
-    deleted, _ = old.delete()
-    return deleted
-
-
-# --- SSH operator actions --------------------------------------------------------------
-def _ssh_target(server: Server, *, with_fingerprint: bool = True) -> SSHTarget:
-    if not server.ssh_user:
-        raise Conflict(f"No SSH user is set for {server.name}.")
-    return SSHTarget(
-        name=server.name,
-        host=server.address,
-        port=server.ssh_port,
-        user=server.ssh_user,
-        fingerprint=server.ssh_host_key_fingerprint if with_fingerprint else "",
-        private_key=server.ssh_private_key,
-        password=server.ssh_password,
-    )
-
-
-def _ssh_run(*, actor: Any, server: Server, action: str, command: str, source: str) -> CommandResult:
-    """Run one command over SSH and audit it, whether it worked or not."""
-    _require_manage(actor)
-    target = _ssh_target(server)
-    try:
-        with SSHSession(target, connect_timeout=settings.SSH_CONNECT_TIMEOUT) as session:
-            result = session.run(command, timeout=settings.SSH_COMMAND_TIMEOUT)
-    except Exception as exc:
-        audit_log_record(
-            action=action,
-            actor=actor,
-            target=server,
-            server_id=server.pk,
-            source=source,
-            level=LogLevel.ERROR,
-            details={"command": command, "error": str(exc)[:500]},
-        )
-        raise
-    audit_log_record(
-        action=action,
-        actor=actor,
-        target=server,
-        server_id=server.pk,
-        source=source,
-        level=LogLevel.INFO if result.exit_status == 0 else LogLevel.WARNING,
-        details={"command": command, "exit_status": result.exit_status, "elapsed_ms": result.elapsed_ms},
-    )
-    return result
-
-
-def server_ssh_check(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
-    return _ssh_run(actor=actor, server=server, action="server.ssh_check", command="true", source=source)
-
-
-def server_ssh_diagnose(*, actor: Any, server: Server, check: str, source: str = "api") -> CommandResult:
-    if check not in DIAGNOSTICS:
-        raise ValidationFailed(f"check: choose one of {', '.join(sorted(DIAGNOSTICS))}.")
-    return _ssh_run(
-        actor=actor, server=server, action="server.ssh_diagnose", command=DIAGNOSTICS[check], source=source
-    )
-
-
-def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
-    result = _ssh_run(
-        actor=actor,
-        server=server,
-        action="server.agent_restart",
-        command=settings.SSH_AGENT_RESTART_COMMAND,
-        source=source,
-    )
-    _invalidate_stats(server.pk)
-    return result
-
-
-def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
-    if not settings.SSH_AGENT_INSTALL_COMMAND:
-        raise Conflict("SSH_AGENT_INSTALL_COMMAND is not configured.")
-    return _ssh_run(
-        actor=actor,
-        server=server,
-        action="server.agent_install",
-        command=settings.SSH_AGENT_INSTALL_COMMAND,
-        source=source,
-    )
-
-
-def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", source: str = "api") -> Server:
-    """Pin the host key the server presents now. With `expected`, only if it matches (no blind trust)."""
-    _require_manage(actor)
-    expected = validate_fingerprint(expected)
-    presented = fetch_host_key_fingerprint(
-        _ssh_target(server, with_fingerprint=False), timeout=settings.SSH_CONNECT_TIMEOUT
-    )
-    if expected and expected != presented:
-        audit_log_record(
-            action="server.ssh_host_key_refused",
-            actor=actor,
-            target=server,
-            server_id=server.pk,
-            source=source,
-            level=LogLevel.WARNING,
-            details={"expected": expected, "presented": presented},
-        )
-        raise Conflict(f"{server.name} presents {presented}, not the expected {expected}; nothing pinned.")
-    previous = server.ssh_host_key_fingerprint
-    with transaction.atomic():
-        Server.objects.filter(pk=server.pk).update(ssh_host_key_fingerprint=presented)
-        server.ssh_host_key_fingerprint = presented
-        audit_log_record(
-            action="server.ssh_host_key_pinned",
-            actor=actor,
-            target=server,
-            server_id=server.pk,
-            source=source,
-            level=LogLevel.WARNING if previous and previous != presented else LogLevel.INFO,
-            details={"previous": previous, "pinned": presented, "checked_against_expected": bool(expected)},
-        )
-    return server
-
-
-# --- traffic ---------------------------------------------------------------------------
-def traffic_rollup(*, now: datetime | None = None) -> int:
-    """Write the cached counters into hourly rows (idempotent: a row holds its hour's totals).
-
-    Finished hours are dropped from the cache once written; the current hour is
-    written as it stands and rewritten on the next run.
-    """
-    now = now or timezone.now()
-    current = traffic.hour_start(now)
-    written = 0
-    for hour in traffic.pending_hours():
-        rows = traffic.read_hour(hour)
-        with transaction.atomic():
-            for key, figures in rows.items():
-                TrafficHourly.objects.update_or_create(
-                    hour=hour,
-                    route=key.route,
-                    method=key.method,
-                    status_class=key.status_class,
-                    defaults=figures,
-                )
-                written += 1
-        if hour < current:
-            traffic.forget_hour(hour)
-    cutoff = now - timedelta(days=settings.TRAFFIC_RETENTION_DAYS)
-    TrafficHourly.objects.filter(hour__lt=cutoff).delete()
-    return written
