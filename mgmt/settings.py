@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "servers",
+    "traffic",
     "containers",
     "registry",
     "builds",
@@ -97,8 +98,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mgmt.logging.RequestIdMiddleware",
-    # Outermost but two, so its latency covers the whole stack (servers/traffic.py).
-    "servers.traffic.TrafficMiddleware",
+    # Outermost but two, so its latency covers the whole stack (traffic/middleware.py).
+    "traffic.middleware.TrafficMiddleware",
     "audit.middleware.AuditContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's, the API browser's) from gunicorn itself, in every mode.
@@ -440,7 +441,7 @@ SSH_AGENT_RESTART_COMMAND = env.str(
 )
 SSH_AGENT_INSTALL_COMMAND = env.str("SSH_AGENT_INSTALL_COMMAND", default="")
 
-# --- traffic and metrics (servers/traffic.py, servers/metrics.py) -------------
+# --- traffic and metrics (traffic/counters.py, traffic/metrics.py) -----------
 TRAFFIC_RETENTION_DAYS = env.int("TRAFFIC_RETENTION_DAYS", default=90)
 TRAFFIC_EXCLUDED_PATHS = env.list(
     # /edge/verify is nginx's own (cached) subrequest: the hot path of every workspace, not API use.
@@ -461,8 +462,9 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "servers.tasks.prune_stats_history",
             "schedule": 3600.0,
         },
+        # The old entry name: the database scheduler updates that row's task in place.
         "servers-rollup-traffic": {
-            "task": "servers.tasks.rollup_traffic",
+            "task": "traffic.tasks.rollup_traffic",
             "schedule": 300.0,
         },
         "containers-purge-edge": {

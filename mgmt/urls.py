@@ -10,7 +10,7 @@ from containers.edge_views import edge_authorize, edge_callback, edge_verify, wo
 from containers.pages import workspace_action_page, workspace_page
 from mgmt.admin_dashboard import admin_dashboard
 from mgmt.api.views import ApiRootView, HealthView, NotFoundView
-from servers.metrics import metrics_view
+from traffic.metrics import metrics_view
 
 # DRF's rest_framework.urls, with a login form that lets only active accounts in.
 api_auth_urls = (
@@ -57,6 +57,7 @@ urlpatterns = [
     path("api/", include("accounts.api.urls")),
     path("api/", include("audit.api.urls")),
     path("api/", include("servers.api.urls")),
+    path("api/", include("traffic.api.urls")),
     path("api/", include("containers.api.urls")),
     path("api/", include("registry.api.urls")),
     path("api/", include("builds.api.urls")),

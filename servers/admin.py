@@ -1,4 +1,4 @@
-"""Operator pages for servers, their stats history (as charts) and API traffic.
+"""Operator pages for servers and their stats history (as charts).
 
 Every change goes through servers.services, exactly as the API does; secrets
 are write-only fields that are never rendered back (the page says only whether
@@ -21,7 +21,7 @@ from mgmt.exceptions import ApplicationError
 
 from . import selectors
 from .charts import svg_line_chart
-from .models import Server, ServerStats, TrafficHourly
+from .models import Server, ServerStats
 from .services import hosts, ssh, stats
 
 
@@ -235,26 +235,3 @@ class ServerStatsAdmin(_MatrixAdmin):
     list_display = ["server", "at", "cpu_percent", "memory_percent", "disk_percent", "containers_running"]
     list_filter = ["server"]
     date_hierarchy = "at"
-
-
-@admin.register(TrafficHourly)
-class TrafficHourlyAdmin(_MatrixAdmin):
-    view_permission = "view_traffic"
-    add_permission = change_permission = delete_permission = None
-    list_display = [
-        "hour",
-        "method",
-        "route",
-        "status_class",
-        "count",
-        "errors",
-        "mean_ms",
-        "duration_ms_max",
-    ]
-    list_filter = ["status_class", "method"]
-    search_fields = ["route"]
-    date_hierarchy = "hour"
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> Any:
-        extra_context = {**(extra_context or {}), "summary": selectors.traffic_summary(hours=24, limit=10)}
-        return super().changelist_view(request, extra_context=extra_context)

@@ -1,4 +1,4 @@
-"""Reads about Docker hosts: live stats (parallel, cached), history, dependents, traffic."""
+"""Reads about Docker hosts: live stats (parallel, cached), history, dependents."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import concurrent.futures
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Max, Q, QuerySet, Sum
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from loguru import logger
 
 from .agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
-from .models import Server, ServerStats, TrafficHourly
+from .models import Server, ServerStats
 
 
 # --- live stats -------------------------------------------------------------------
@@ -282,47 +282,3 @@ def server_dependents(*, server: Server) -> dict[str, list[str]]:
     """{kind: [description, …]} of everything that still lives on the server."""
     found = {kind: finder(server) for kind, finder in _DEPENDENT_FINDERS.items()}
     return {kind: items for kind, items in found.items() if items}
-
-
-# --- traffic ------------------------------------------------------------------------
-def traffic_summary(*, hours: int = 24, limit: int = 20, now: datetime | None = None) -> dict[str, Any]:
-    """Top routes, error rates and slowest routes over the last `hours` (rolled-up rows)."""
-    since = (now or timezone.now()) - timedelta(hours=hours)
-    rows = (
-        TrafficHourly.objects.filter(hour__gte=since)
-        .values("route", "method")
-        .annotate(
-            n=Sum("count"),
-            n_errors=Sum("errors"),
-            n_client_errors=Sum("count", filter=Q(status_class="4xx")),
-            duration=Sum("duration_ms_total"),
-            max_ms=Max("duration_ms_max"),
-        )
-    )
-    routes = [
-        {
-            "route": r["route"],
-            "method": r["method"],
-            "count": r["n"],
-            "errors": r["n_errors"],
-            "client_errors": r["n_client_errors"] or 0,
-            "error_rate": round(r["n_errors"] / r["n"], 4) if r["n"] else 0.0,
-            "mean_ms": round(r["duration"] / r["n"], 1) if r["n"] else 0.0,
-            "max_ms": r["max_ms"],
-        }
-        for r in rows
-    ]
-    total = sum(r["count"] for r in routes)
-    errors = sum(r["errors"] for r in routes)
-    return {
-        "since": since.isoformat(),
-        "hours": hours,
-        "total_requests": total,
-        "total_errors": errors,
-        "error_rate": round(errors / total, 4) if total else 0.0,
-        "top_routes": sorted(routes, key=lambda r: -r["count"])[:limit],
-        "error_routes": sorted(
-            (r for r in routes if r["errors"]), key=lambda r: (-r["error_rate"], -r["count"])
-        )[:limit],
-        "slowest_routes": sorted(routes, key=lambda r: -r["mean_ms"])[:limit],
-    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import stats, traffic
+from .services import stats
 
 
 @shared_task(name="servers.tasks.poll_servers", ignore_result=True, soft_time_limit=120, time_limit=150)
@@ -16,8 +16,3 @@ def poll_servers() -> dict[str, str]:
 @shared_task(name="servers.tasks.prune_stats_history", ignore_result=True)
 def prune_stats_history() -> int:
     return stats.server_stats_prune()
-
-
-@shared_task(name="servers.tasks.rollup_traffic", ignore_result=True)
-def rollup_traffic() -> int:
-    return traffic.traffic_rollup()

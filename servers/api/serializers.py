@@ -212,10 +212,5 @@ class HistoryQuery(QuerySerializer):
     hours = serializers.IntegerField(required=False, default=24, min_value=1, max_value=24 * 90)
 
 
-class TrafficQuery(QuerySerializer):
-    hours = serializers.IntegerField(required=False, default=24, min_value=1, max_value=24 * 90)
-    limit = serializers.IntegerField(required=False, default=20, min_value=1, max_value=200)
-
-
 class DeleteQuery(QuerySerializer):
     force = StrictBooleanField(required=False, default=False)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import OpenApiTypes, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
-from accounts.permissions import ActionPermissionMixin, RequirePermission
+from accounts.permissions import ActionPermissionMixin
 from mgmt.api.renderers import APIResponse
 from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 
@@ -175,15 +174,3 @@ class ServerViewSet(ActionPermissionMixin, viewsets.GenericViewSet):
     def agent_install(self, request: Request, pk: str) -> APIResponse:
         result = ssh.server_agent_install(actor=request.user, server=self.get_object())
         return APIResponse(asdict(result))
-
-
-class TrafficView(APIView):
-    """API traffic over the last hours: top routes, error rates, slowest routes."""
-
-    permission_classes = [RequirePermission("view_traffic")]
-
-    @extend_schema(parameters=[s.TrafficQuery], responses=OpenApiTypes.OBJECT)
-    def get(self, request: Request) -> APIResponse:
-        query = s.TrafficQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return APIResponse(selectors.traffic_summary(**query.validated_data))

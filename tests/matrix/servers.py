@@ -49,5 +49,4 @@ ROWS = [
     ),
     _on_server("servers:server-agent-restart", "POST", admin_only(409)),
     _on_server("servers:server-agent-install", "POST", admin_only(409)),
-    Row("servers:traffic", "GET", operators()),
 ]

@@ -8,10 +8,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
-from servers import traffic
-from servers.models import Server, ServerStatus, TrafficHourly
-from servers.services.traffic import traffic_rollup
-from servers.traffic import RouteKey
+from servers.models import Server, ServerStatus
+from traffic import counters
+from traffic.counters import RouteKey
+from traffic.models import TrafficHourly
+from traffic.services import traffic_rollup
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.servers.urls")]
 
@@ -39,18 +40,18 @@ def send_known_sequence(client: APIClient, admin_user, alice) -> None:
 
 def test_counters_match_a_known_sequence(client_500, admin_user, alice):
     send_known_sequence(client_500, admin_user, alice)
-    totals = traffic.read_totals()
+    totals = counters.read_totals()
     counts = {key: row["count"] for key, row in totals.items()}
     assert counts == {
         RouteKey("GET", "/api/servers", "2xx"): 3,
         RouteKey("GET", "/api/servers", "4xx"): 2,
         RouteKey("GET", "/api/servers/<pk>", "4xx"): 1,
-        RouteKey("GET", traffic.UNMATCHED, "4xx"): 1,
+        RouteKey("GET", counters.UNMATCHED, "4xx"): 1,
         RouteKey("GET", "/api/test/boom", "5xx"): 1,
     }
     assert totals[RouteKey("GET", "/api/test/boom", "5xx")]["errors"] == 1
     assert sum(row["errors"] for row in totals.values()) == 1
-    hour = traffic.read_hour(traffic.hour_start(datetime.now(UTC)))
+    hour = counters.read_hour(counters.hour_start(datetime.now(UTC)))
     assert {key: row["count"] for key, row in hour.items()} == counts
     for row in hour.values():
         assert sum(row["buckets"]) == row["count"]
@@ -69,10 +70,10 @@ def test_rollup_writes_hourly_rows_idempotently(client_500, admin_user, alice):
 
 def test_finished_hours_leave_the_cache(admin_user):
     last_hour = datetime.now(UTC) - timedelta(hours=1)
-    traffic.record_request(method="GET", route="/api/x", status=200, duration_ms=12, at=last_hour)
-    traffic.record_request(method="GET", route="/api/x", status=502, duration_ms=40, at=last_hour)
+    counters.record_request(method="GET", route="/api/x", status=200, duration_ms=12, at=last_hour)
+    counters.record_request(method="GET", route="/api/x", status=502, duration_ms=40, at=last_hour)
     traffic_rollup()
-    assert traffic.pending_hours() == []
+    assert counters.pending_hours() == []
     rows = {r.status_class: r for r in TrafficHourly.objects.filter(route="/api/x")}
     assert rows["2xx"].count == 1 and rows["5xx"].errors == 1 and rows["5xx"].duration_ms_max == 40
 
@@ -95,7 +96,7 @@ def test_traffic_api_and_admin_page(client_500, admin_user, alice, qvp_user):
     )
 
     client.force_login(admin_user)
-    page = client.get("/admin/servers/traffichourly/")
+    page = client.get("/admin/traffic/traffichourly/")
     assert page.status_code == 200
     assert b"Top routes" in page.content and b"/api/test/boom" in page.content
 
@@ -130,7 +131,7 @@ def test_metrics_needs_a_token_or_network(api_client, settings, make_server):
 
 
 def test_metrics_expose_requests_and_task_outcomes(client_500, admin_user, alice, settings):
-    from servers import tasks
+    from traffic import tasks
 
     settings.METRICS_TOKEN = "t0ken-for-metrics"
     send_known_sequence(client_500, admin_user, alice)
@@ -143,7 +144,7 @@ def test_metrics_expose_requests_and_task_outcomes(client_500, admin_user, alice
         'mgmt_http_request_duration_seconds_count{method="GET",route="/api/servers",status_class="4xx"} 2.0'
         in body
     )
-    assert 'mgmt_celery_tasks_total{outcome="success",task="servers.tasks.rollup_traffic"} 1.0' in body
+    assert 'mgmt_celery_tasks_total{outcome="success",task="traffic.tasks.rollup_traffic"} 1.0' in body
     assert "/metrics" not in [line for line in body.splitlines() if "route=" in line]
 
 
@@ -249,7 +250,7 @@ def test_metric_names_pass_promtool_and_the_grafana_dashboard_uses_only_real_one
 
     promtool = require_binary("promtool", "prometheus")
     settings.METRICS_TOKEN = "t0ken-for-metrics"
-    from servers import tasks
+    from traffic import tasks
 
     ServerStats.objects.create(
         server=make_server(name="h1"), cpu_percent=5, load1=0.1, memory_used=1, memory_total=2,

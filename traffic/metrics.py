@@ -25,15 +25,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from . import traffic
-from .models import Server, ServerStatus
+from servers.models import Server, ServerStatus
+
+from . import counters
 
 CELERY_OUTCOMES_KEY = "metrics:celery:outcomes"
 
 
 def record_task_outcome(task_name: str, outcome: str) -> None:
     try:
-        traffic.store().hincr(CELERY_OUTCOMES_KEY, f"{task_name}{traffic._SEP}{outcome}")
+        counters.store().hincr(CELERY_OUTCOMES_KEY, f"{task_name}{counters._SEP}{outcome}")
     except Exception as exc:  # metrics are best effort
         logger.warning("Celery outcome not counted: {!r}", exc)
 
@@ -53,9 +54,9 @@ def _on_retry(sender: Any = None, **_: Any) -> None:
 def connect_celery_signals() -> None:
     from celery.signals import task_failure, task_retry, task_success
 
-    task_success.connect(_on_success, weak=False, dispatch_uid="servers.metrics.success")
-    task_failure.connect(_on_failure, weak=False, dispatch_uid="servers.metrics.failure")
-    task_retry.connect(_on_retry, weak=False, dispatch_uid="servers.metrics.retry")
+    task_success.connect(_on_success, weak=False, dispatch_uid="traffic.metrics.success")
+    task_failure.connect(_on_failure, weak=False, dispatch_uid="traffic.metrics.failure")
+    task_retry.connect(_on_retry, weak=False, dispatch_uid="traffic.metrics.retry")
 
 
 class PlatformCollector(Collector):
@@ -135,13 +136,14 @@ class PlatformCollector(Collector):
         latency = HistogramMetricFamily(
             "mgmt_http_request_duration_seconds", "Time to answer API requests.", labels=labels
         )
-        for key, row in sorted(traffic.read_totals().items()):
+        for key, row in sorted(counters.read_totals().items()):
             if not key.route.startswith("/api/"):
                 continue
             label_values = [key.route, key.method, key.status_class]
             requests.add_metric(label_values, row["count"])
             cumulative, buckets = 0, []
-            for bound, count in zip([*traffic.LATENCY_BUCKETS_MS, float("inf")], row["buckets"], strict=True):
+            bounds = [*counters.LATENCY_BUCKETS_MS, float("inf")]
+            for bound, count in zip(bounds, row["buckets"], strict=True):
                 cumulative += count
                 buckets.append(("+Inf" if bound == float("inf") else str(bound / 1000), cumulative))
             latency.add_metric(label_values, buckets, sum_value=row["duration_ms_total"] / 1000)
@@ -150,8 +152,8 @@ class PlatformCollector(Collector):
 
     def _celery(self) -> Iterator[Any]:
         family = CounterMetricFamily("mgmt_celery_tasks", "Celery task outcomes.", labels=["task", "outcome"])
-        for name, count in sorted(traffic.store().hgetall(CELERY_OUTCOMES_KEY).items()):
-            task, outcome = name.rsplit(traffic._SEP, 1)
+        for name, count in sorted(counters.store().hgetall(CELERY_OUTCOMES_KEY).items()):
+            task, outcome = name.rsplit(counters._SEP, 1)
             family.add_metric([task, outcome], count)
         yield family
 

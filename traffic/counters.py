@@ -1,10 +1,10 @@
-"""API traffic counters: the original's TrafficTracker as Django middleware.
+"""API traffic counters: the original's TrafficTracker, fed by `traffic.middleware`.
 
 Each request adds, in one Redis round trip (a small Lua script), to a hash per
 hour keyed by route template, method and status class: count, errors (5xx),
 total and max milliseconds and a latency bucket. The same figures go to an
 all-time hash that `/metrics` exposes as Prometheus counters. The hourly
-rollup (`servers.services.traffic_rollup`) turns the hour hashes into
+rollup (`traffic.services.traffic_rollup`) turns the hour hashes into
 `TrafficHourly` rows. Without Redis (the embedded development default) a
 process-local store does the same.
 
@@ -13,18 +13,13 @@ Health and metrics endpoints are not counted (`TRAFFIC_EXCLUDED_PATHS`).
 
 from __future__ import annotations
 
-import re
 import threading
-import time
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
-from loguru import logger
 
 # Upper bounds in milliseconds; a last, unbounded bucket follows.
 LATENCY_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -242,43 +237,3 @@ def read_totals() -> dict[RouteKey, dict[str, Any]]:
 
 def forget_hour(hour: datetime) -> None:
     store().forget(hour.strftime(_HOUR_FORMAT))
-
-
-_NAMED_GROUP_RE = re.compile(r"\(\?P<(\w+)>[^)]*\)")
-
-
-def route_of(request: HttpRequest) -> str:
-    """The route template ("/api/servers/<pk>"), never the concrete path: ids do not explode the keys."""
-    match = getattr(request, "resolver_match", None)
-    if match is None or not match.route:
-        return UNMATCHED
-    if match.url_name is None and match.route == "^api/":
-        return UNMATCHED  # the catch-all 404 of unknown API paths
-    route = _NAMED_GROUP_RE.sub(r"<\1>", match.route).replace("^", "").replace("$", "")
-    return "/" + route.replace("/?", "")  # routers' optional trailing slash
-
-
-class TrafficMiddleware:
-    """Count every request except the excluded paths; never fails the request it counts."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-        self.excluded = tuple(settings.TRAFFIC_EXCLUDED_PATHS)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(self.excluded):
-            return self.get_response(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        try:
-            record_request(
-                method=request.method or "GET",
-                route=route_of(request),
-                status=response.status_code,
-                duration_ms=elapsed_ms,
-                at=datetime.now(UTC),
-            )
-        except Exception as exc:  # counting is best effort: a cache outage must not fail requests
-            logger.warning("Traffic counter not updated: {!r}", exc)
-        return response

@@ -1,4 +1,4 @@
-"""The hourly rollup of the API traffic counters into rows."""
+"""Writes of the traffic app: the hourly rollup of the API traffic counters into rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from servers import traffic
-from servers.models import TrafficHourly
+from . import counters
+from .models import TrafficHourly
 
 
 def traffic_rollup(*, now: datetime | None = None) -> int:
@@ -19,10 +19,10 @@ def traffic_rollup(*, now: datetime | None = None) -> int:
     written as it stands and rewritten on the next run.
     """
     now = now or timezone.now()
-    current = traffic.hour_start(now)
+    current = counters.hour_start(now)
     written = 0
-    for hour in traffic.pending_hours():
-        rows = traffic.read_hour(hour)
+    for hour in counters.pending_hours():
+        rows = counters.read_hour(hour)
         with transaction.atomic():
             for key, figures in rows.items():
                 TrafficHourly.objects.update_or_create(
@@ -34,7 +34,7 @@ def traffic_rollup(*, now: datetime | None = None) -> int:
                 )
                 written += 1
         if hour < current:
-            traffic.forget_hour(hour)
+            counters.forget_hour(hour)
     cutoff = now - timedelta(days=settings.TRAFFIC_RETENTION_DAYS)
     TrafficHourly.objects.filter(hour__lt=cutoff).delete()
     return written

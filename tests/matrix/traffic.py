@@ -1,0 +1,5 @@
+from tests.matrix import Row, operators
+
+ROWS = [
+    Row("traffic:traffic", "GET", operators()),
+]

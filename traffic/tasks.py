@@ -1,0 +1,12 @@
+"""Periodic jobs of the traffic app (scheduled in settings.CELERY_BEAT_SCHEDULE); thin by design."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="traffic.tasks.rollup_traffic", ignore_result=True)
+def rollup_traffic() -> int:
+    return services.traffic_rollup()
