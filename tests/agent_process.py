@@ -5,8 +5,6 @@ servers app starts several, with different secrets). Each agent gets its own
 label prefix (unique per call unless given), so it only ever sees and cleans
 up the containers it created itself.
 
-    from tests.agent_process import agent_factory  # noqa: F401  (a pytest fixture)
-
     def test_something(agent_factory, tmp_path):
         agent = agent_factory(secret="s" * 32, workspace_root=tmp_path)
         answer = agent.get("/api/containers")          # signed with the agent's secret

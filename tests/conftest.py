@@ -10,8 +10,17 @@ from rest_framework.test import APIClient
 from accounts.services import session_create
 from tests.factories import UserFactory
 
-# Browser fixtures (chromium_browser, browser_context, browser_page): see tests/browser.py.
-pytest_plugins = ["tests.browser"]
+# Fixture modules shared by every directory (import nothing from them for their fixtures):
+# tests/browser.py (chromium_browser, browser_context, browser_page), tests/agent_process.py
+# (agent_factory), tests/registry_process.py (registry_factory) and tests/containers/fixtures.py
+# (workspace_dirs, edge_stack, stack). A directory's conftest may still define its own fixture of
+# the same name, which then wins there (tests/agent and tests/builds have their own `agent`).
+pytest_plugins = [
+    "tests.browser",
+    "tests.agent_process",
+    "tests.registry_process",
+    "tests.containers.fixtures",
+]
 
 
 @pytest.fixture

@@ -34,3 +34,27 @@ class UserFactory(factory.django.DjangoModelFactory):
             from accounts.roles import user_role_sync
 
             user_role_sync(user=obj)
+
+
+class ServerFactory(factory.django.DjangoModelFactory):
+    """A Docker host row. By default nothing answers at its address (agent_port 1): pass the
+    port and secret of a real agent (`agent_port=agent.port, agent_secret=agent.secret`) when
+    the test talks to one."""
+
+    class Meta:
+        model = "servers.Server"
+
+    name = factory.Sequence(lambda n: f"server{n}")
+    address = "127.0.0.1"
+    agent_port = 1
+    agent_secret = "s" * 32
+
+
+class WorkspaceFactory(factory.django.DjangoModelFactory):
+    """A workspace row (status `pending`, no server, unless given), built directly — no saga runs."""
+
+    class Meta:
+        model = "containers.Workspace"
+
+    owner = factory.SubFactory(UserFactory)
+    image = "x"

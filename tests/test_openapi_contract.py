@@ -36,10 +36,9 @@ from hypothesis import HealthCheck, settings
 from accounts.roles import owner_permissions_grant
 from accounts.services import session_create
 from builds.models import Build, BuildSource, GuestUpload, Project, UploadKind
-from containers.models import Workspace, WorkspaceStatus
+from containers.models import WorkspaceStatus
 from registry.models import AllowedImage, Registry
-from servers.models import Server
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "10"))
 # The same cases every run (make test must not flip); CONTRACT_RANDOM=1 explores new ones.
@@ -123,9 +122,8 @@ def _world(persona_kind: str) -> World:
     admin = UserFactory(admin=True)
     regular = UserFactory(username="alice")
     pending = UserFactory(username="penny", pending=True)
-    server = Server.objects.create(
+    server = ServerFactory(
         name="contract-host",
-        address="127.0.0.1",
         agent_port=CLOSED_PORT,
         agent_secret="s" * 32,
         ssh_user="nobody",
@@ -145,7 +143,7 @@ def _world(persona_kind: str) -> World:
         server=server,
         requested_by=admin,
     )
-    workspace = Workspace.objects.create(
+    workspace = WorkspaceFactory(
         owner=regular,
         server=server,
         image=image.name,

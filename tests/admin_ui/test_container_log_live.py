@@ -13,7 +13,6 @@ import pytest
 from containers.models import Workspace, WorkspaceStatus
 from servers.agent_client import AgentClient
 from servers.models import Server, ServerStatus
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.factories import TEST_PASSWORD, UserFactory
 from tests.services import require_docker
 
@@ -40,7 +39,7 @@ def colourful_image():
 def test_the_container_log_page_follows_the_container(
     live_server,
     browser_page,
-    agent_factory,  # noqa: F811
+    agent_factory,
     colourful_image,
 ):
     agent = agent_factory()

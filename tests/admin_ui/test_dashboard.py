@@ -18,10 +18,8 @@ from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
 from maintenance.models import ReconcileRun, RunStatus
 from servers.models import Server, ServerStats, ServerStatus
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
-from tests.containers.conftest import edge_stack, stack, workspace_dirs  # noqa: F401  (fixtures)
 from tests.containers.stack import unique_username
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import TEST_PASSWORD, ServerFactory, UserFactory, WorkspaceFactory
 
 IMAGE = "mgmt-test/workspace:latest"
 
@@ -35,9 +33,7 @@ def row_text(html: str, css_class: str, attr: str, value: str) -> str:
 
 def unreachable_server(name: str = "gone", **fields) -> Server:
     """A host whose agent does not answer (nothing listens on port 1)."""
-    return Server.objects.create(
-        name=name, address="127.0.0.1", agent_port=1, agent_secret="s" * 32, **fields
-    )
+    return ServerFactory(name=name, agent_port=1, **fields)
 
 
 # --- what the page shows, to whom --------------------------------------------------------------
@@ -49,8 +45,8 @@ def test_dashboard_is_the_admin_index_and_renders_with_no_agent_reachable(admin_
         server=sampled, cpu_percent=50.0, memory_used=2 * 1024**3, memory_total=8 * 1024**3,
         disk_used=10 * 1024**3, disk_total=100 * 1024**3,
     )  # fmt: skip
-    Workspace.objects.create(
-        owner=UserFactory(username="ann"), server=gone, image=IMAGE, cpu=2.5, memory=3 * 1024**3,
+    WorkspaceFactory(
+        owner__username="ann", server=gone, image=IMAGE, cpu=2.5, memory=3 * 1024**3,
         status=WorkspaceStatus.STOPPED,
     )  # fmt: skip
     page = admin_browser.get("/admin/")
@@ -71,22 +67,22 @@ def test_dashboard_is_the_admin_index_and_renders_with_no_agent_reachable(admin_
 def test_pending_and_failed_or_stuck_workspaces_are_listed_with_their_actions(admin_browser):
     server = unreachable_server(status=ServerStatus.ONLINE, cpu_count=4, memory_total=8 * 1024**3)
     UserFactory(username="pat", pending=True)
-    failed = Workspace.objects.create(
-        owner=UserFactory(username="fred"), server=server, image=IMAGE, status=WorkspaceStatus.FAILED,
+    failed = WorkspaceFactory(
+        owner__username="fred", server=server, image=IMAGE, status=WorkspaceStatus.FAILED,
         status_reason="container: image not found",
     )  # fmt: skip
-    stuck = Workspace.objects.create(
-        owner=UserFactory(username="stu"), server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
-    )
-    deleting = Workspace.objects.create(
-        owner=UserFactory(username="del"), server=server, image=IMAGE, status=WorkspaceStatus.DELETING,
+    stuck = WorkspaceFactory(
+        owner__username="stu", server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
+    )  # fmt: skip
+    deleting = WorkspaceFactory(
+        owner__username="del", server=server, image=IMAGE, status=WorkspaceStatus.DELETING,
         status_reason="teardown: agent unreachable",
     )  # fmt: skip
     Workspace.objects.filter(pk__in=[stuck.pk, deleting.pk]).update(
         updated_at=timezone.now() - timedelta(hours=2)
     )
-    Workspace.objects.create(  # provisioning right now: not stuck
-        owner=UserFactory(username="fresh"), server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
+    WorkspaceFactory(  # provisioning right now: not stuck
+        owner__username="fresh", server=server, image=IMAGE, status=WorkspaceStatus.PROVISIONING
     )
     html = admin_browser.get("/admin/").content.decode()
     pending = re.search(r'<tr class="ops-pending" data-user="pat">(.*?)</tr>', html, re.S)[1]
@@ -108,7 +104,7 @@ def test_pending_and_failed_or_stuck_workspaces_are_listed_with_their_actions(ad
 def test_qvp_sees_hosts_and_background_work_but_no_user_or_workspace_actions(qvp_browser):
     unreachable_server(status=ServerStatus.ONLINE)
     UserFactory(username="pending-quinn", pending=True)
-    Workspace.objects.create(owner=UserFactory(username="fred"), image=IMAGE, status=WorkspaceStatus.FAILED)
+    WorkspaceFactory(owner__username="fred", image=IMAGE, status=WorkspaceStatus.FAILED)
     page = qvp_browser.get("/admin/")
     html = page.content.decode()
     assert page.status_code == 200 and 'id="dashboard-hosts"' in html and 'id="dashboard-background"' in html
@@ -181,14 +177,14 @@ def _log_in(page, base: str, email: str) -> None:
 
 @pytest.mark.docker
 @pytest.mark.nginx
-def test_dashboard_in_chromium_approve_reject_and_retry_in_place(stack, browser_page):  # noqa: F811
+def test_dashboard_in_chromium_approve_reject_and_retry_in_place(stack, browser_page):
     base = stack.live_url
     unreachable_server(f"gone-{uuid.uuid4().hex[:4]}", status=ServerStatus.OFFLINE)
     admin = UserFactory(username=unique_username("ad"), admin=True)
     newcomer = UserFactory(username=unique_username("nc"), pending=True)
     spammer = UserFactory(username=unique_username("sp"), pending=True)
-    failed = Workspace.objects.create(
-        owner=UserFactory(username=unique_username("fa")), server=stack.server, image=IMAGE,
+    failed = WorkspaceFactory(
+        owner__username=unique_username("fa"), server=stack.server, image=IMAGE,
         cpu=1.0, memory=1024**3, status=WorkspaceStatus.FAILED, status_reason="container: agent unreachable",
     )  # fmt: skip
 

@@ -18,10 +18,8 @@ from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
 from containers.selectors import workspace_live_state
 from servers.models import Server, ServerStatus
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
-from tests.containers.conftest import edge_stack, stack, workspace_dirs  # noqa: F401  (fixtures)
 from tests.containers.stack import unique_username
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 IMAGE = "mgmt-test/workspace:latest"
 
@@ -37,16 +35,15 @@ def audited(action: str, target) -> list[AuditLog]:
 @pytest.fixture
 def online_server(db) -> Server:
     # No agent behind it: approvals only queue (the on-commit task is not run in these tests).
-    return Server.objects.create(
-        name="adm-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32,
-        status=ServerStatus.ONLINE, memory_total=8 * 1024**3, cpu_count=4,
-    )  # fmt: skip
+    return ServerFactory(
+        name="adm-host", agent_port=1, status=ServerStatus.ONLINE, memory_total=8 * 1024**3, cpu_count=4
+    )
 
 
 @pytest.fixture
 def failed_workspace(online_server) -> Workspace:
-    return Workspace.objects.create(
-        owner=UserFactory(username="fay"), server=online_server, image=IMAGE, cpu=1.5, memory=1024**3,
+    return WorkspaceFactory(
+        owner__username="fay", server=online_server, image=IMAGE, cpu=1.5, memory=1024**3,
         status=WorkspaceStatus.FAILED, status_reason="container: the agent was unreachable",
     )  # fmt: skip
 
@@ -191,8 +188,8 @@ def test_qvp_can_neither_approve_nor_reject(qvp_browser, online_server):
 
 @pytest.mark.django_db
 def test_the_approve_form_shows_each_servers_free_capacity(admin_browser, online_server):
-    Workspace.objects.create(
-        owner=UserFactory(username="hal"), server=online_server, image=IMAGE, cpu=1.0, memory=2 * 1024**3,
+    WorkspaceFactory(
+        owner__username="hal", server=online_server, image=IMAGE, cpu=1.0, memory=2 * 1024**3,
         status=WorkspaceStatus.ACTIVE,
     )  # fmt: skip
     ivy = UserFactory(username="ivy", pending=True)
@@ -293,7 +290,7 @@ def test_qvp_gets_no_person_operations(qvp_browser, qvp_user):
 # --- start/stop/restart, links and logs on a real workspace --------------------------------------
 @pytest.mark.docker
 @pytest.mark.nginx
-def test_row_buttons_stop_start_restart_a_real_workspace_and_show_links_and_logs(stack, browser_as):  # noqa: F811
+def test_row_buttons_stop_start_restart_a_real_workspace_and_show_links_and_logs(stack, browser_as):
     admin = UserFactory(username=unique_username("ad"), admin=True)
     owner = UserFactory(username=unique_username("ow"), pending=True)
     client = browser_as(admin)
@@ -345,8 +342,8 @@ def test_row_buttons_stop_start_restart_a_real_workspace_and_show_links_and_logs
 
 @pytest.mark.django_db
 def test_operations_against_an_unreachable_agent_are_messages(admin_browser, online_server):
-    workspace = Workspace.objects.create(
-        owner=UserFactory(username="pia"), server=online_server, image=IMAGE, status=WorkspaceStatus.STOPPED,
+    workspace = WorkspaceFactory(
+        owner__username="pia", server=online_server, image=IMAGE, status=WorkspaceStatus.STOPPED,
         container_name="pia",
     )  # fmt: skip
     answer = admin_browser.post(f"/admin/containers/workspace/{workspace.pk}/operate/start/")

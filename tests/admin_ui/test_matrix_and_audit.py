@@ -13,8 +13,8 @@ from audit.models import AuditLog
 from builds.models import Build, Project
 from maintenance.models import CleanupPolicy
 from registry.models import AllowedImage, Registry
-from servers.models import Server, ServerStats
-from tests.factories import UserFactory
+from servers.models import ServerStats
+from tests.factories import ServerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def test_no_admin_page_gives_more_than_the_matrix(persona):
 
 
 def test_a_qvp_is_not_offered_the_server_actions(qvp_browser):
-    Server.objects.create(name="h1", address="192.0.2.9", agent_port=5005, agent_secret="s" * 32)
+    ServerFactory(name="h1", address="192.0.2.9", agent_port=5005)
     page = qvp_browser.get("/admin/servers/server/")
     assert page.status_code == 200
     for action in ("drain", "undrain", "refresh", "ssh_check"):
@@ -117,7 +117,7 @@ def test_bulk_deletes_in_the_admin_are_audited(admin_browser):
 
 
 def test_what_has_no_audited_delete_cannot_be_deleted_in_the_admin(admin_browser):
-    server = Server.objects.create(name="h2", address="192.0.2.8", agent_port=5005, agent_secret="s" * 32)
+    server = ServerFactory(name="h2", address="192.0.2.8", agent_port=5005)
     stats = ServerStats.objects.create(server=server, memory_used=1, memory_total=2)
     build = Build.objects.create(
         repository="team/x", reference="team/x:1", source="dockerfile", server=server

@@ -8,6 +8,7 @@ import pytest
 from audit.models import AuditLog
 from registry.models import Registry
 from servers.models import Server
+from tests.factories import ServerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def registry() -> Registry:
 
 @pytest.fixture
 def server() -> Server:
-    return Server.objects.create(
+    return ServerFactory(
         name="host-s", address="192.0.2.20", agent_port=5005, agent_secret=AGENT_SECRET,
         ssh_user="ops", ssh_private_key=SSH_KEY, ssh_password="",
     )  # fmt: skip

@@ -20,7 +20,7 @@ from maintenance.models import CleanupPolicy
 from mgmt.exceptions import Conflict
 from registry.models import Registry
 from servers.models import Server
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def no_local_registries(settings) -> None:
 
 @pytest.fixture
 def server() -> Server:
-    return Server.objects.create(name="h1", address="192.0.2.9", agent_port=5005, agent_secret="s" * 32)
+    return ServerFactory(name="h1", address="192.0.2.9", agent_port=5005)
 
 
 # --- forms -----------------------------------------------------------------------------------------
@@ -173,10 +173,9 @@ def test_approving_with_no_server_that_fits_is_a_message(admin_browser):
 
 @pytest.mark.parametrize("action", ["start", "stop", "restart"])
 def test_operating_a_workspace_that_is_being_provisioned_is_a_message(admin_browser, server, action):
-    workspace = Workspace.objects.create(
-        owner=UserFactory(username="erin"), server=server, image="x", status=WorkspaceStatus.PROVISIONING,
-        container_name="erin",
-    )  # fmt: skip
+    workspace = WorkspaceFactory(
+        owner__username="erin", server=server, status=WorkspaceStatus.PROVISIONING, container_name="erin"
+    )
     response = admin_browser.post(
         "/admin/containers/workspace/", {"action": action, "_selected_action": [workspace.pk]}
     )

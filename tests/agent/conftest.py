@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from tests.agent_process import AgentProcess, agent_factory, start_agent  # noqa: F401
-from tests.registry_process import registry_factory  # noqa: F401
+from tests.agent_process import AgentProcess, start_agent
 from tests.services import require_docker
 
 WORKSPACE_IMAGE = "mgmt-test/workspace:latest"

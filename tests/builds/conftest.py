@@ -12,8 +12,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from servers.models import Server
-from tests.agent_process import AgentProcess, agent_factory  # noqa: F401  (fixture)
-from tests.registry_process import registry_factory  # noqa: F401  (fixture)
+from tests.agent_process import AgentProcess
+from tests.factories import ServerFactory
 from tests.services import require_docker
 
 BASE_IMAGE = "mgmt-test/base:latest"
@@ -50,15 +50,13 @@ def created_images() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def agent(docker_images, agent_factory) -> AgentProcess:  # noqa: F811
+def agent(docker_images, agent_factory) -> AgentProcess:
     return agent_factory()
 
 
 @pytest.fixture
 def server(agent: AgentProcess, db, unique: str) -> Server:
-    return Server.objects.create(
-        name=f"build-host-{unique}", address="127.0.0.1", agent_port=agent.port, agent_secret=agent.secret
-    )
+    return ServerFactory(name=f"build-host-{unique}", agent_port=agent.port, agent_secret=agent.secret)
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from builds.models import Build, BuildLogLine, BuildStatus
 from events.selectors import events_after
 from events.services import job_key
 from registry.models import Registry
-from servers.models import Server
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory
 from tests.services import require_binary
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -164,7 +163,7 @@ def test_images_per_server_in_use_delete_overview_and_pull(
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)
 
     # Overview: one live host with the image, one host whose agent is down (reported, not fatal).
-    Server.objects.create(name=f"down-{unique}", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
+    ServerFactory(name=f"down-{unique}", agent_port=1)  # nothing answers on port 1
     overview = qvp_api.get(f"/api/images/overview?image=img-{unique}").json()["data"]
     assert [row["tag"] for row in overview["images"]] == [local]
     assert [host["server"] for host in overview["images"][0]["hosts"]] == [server.name]

@@ -7,14 +7,14 @@ import pytest
 from builds.models import Build, Project
 from registry.models import AllowedImage, Registry
 from servers.models import Server
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def host() -> Server:
-    return Server.objects.create(name="proj-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
+    return ServerFactory(name="proj-host")
 
 
 def _build(project: Project | None, user, name: str, host: Server) -> Build:

@@ -1,56 +1,11 @@
-from __future__ import annotations
+"""Fixtures of the containers tests. The edge stack (`workspace_dirs`, `edge_stack`, `stack`)
+is in tests/containers/fixtures.py, registered for every test in the root conftest."""
 
-import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
 
 from containers import edge
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
-from tests.containers.stack import Stack, register_server
-from tests.nginx_process import NginxProcess
-from tests.services import require_docker
-
-
-@pytest.fixture
-def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
-    """WORKDIR_DEPLOY and WORKDIR_TEMPLATE of this test only."""
-    tmp_path.chmod(0o755)  # nginx workers and containers may run as another user
-    dirs = {name: tmp_path / name for name in ("deploy", "template")}
-    for path in dirs.values():
-        path.mkdir()
-        path.chmod(0o755)
-    (dirs["template"] / "README.txt").write_text("Your workspace.\n")
-    (dirs["template"] / "notebooks").mkdir()
-    settings.WORKDIR_DEPLOY = str(dirs["deploy"])
-    settings.WORKDIR_TEMPLATE = str(dirs["template"])
-    return dirs
-
-
-@pytest.fixture
-def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings) -> Iterator[Stack]:
-    """nginx in front of a live Django, without Docker: routes point at test upstreams."""
-    proxy = NginxProcess.start(
-        tmp_path / "nginx", backend=live_server.url.removeprefix("http://"), settings=settings
-    )
-    yield Stack(
-        agent=None,
-        nginx=proxy,
-        server=None,
-        deploy=workspace_dirs["deploy"],
-        template=workspace_dirs["template"],
-        live_url=live_server.url,
-    )
-    proxy.stop()
-
-
-@pytest.fixture
-def stack(edge_stack, workspace_dirs, agent_factory) -> Stack:  # noqa: F811
-    """The edge stack with a real agent in front of dockerd, registered as a server."""
-    require_docker()
-    agent = agent_factory(workspace_root=workspace_dirs["deploy"])
-    return dataclasses.replace(edge_stack, agent=agent, server=register_server(agent))
 
 
 @pytest.fixture

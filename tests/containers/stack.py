@@ -20,6 +20,7 @@ from django.conf import settings
 from servers.models import Server, ServerStatus
 from tests.agent_process import AgentProcess
 from tests.edge_client import edge_handshake
+from tests.factories import ServerFactory
 from tests.net import wait_until
 from tests.nginx_process import NginxProcess
 
@@ -84,9 +85,8 @@ def register_server(agent: AgentProcess, *, name: str | None = None, **fields: A
         "gpu_count": 0,
     }
     defaults.update(fields)
-    return Server.objects.create(
+    return ServerFactory(
         name=name or f"host-{uuid.uuid4().hex[:6]}",
-        address="127.0.0.1",
         agent_port=agent.port,
         agent_secret=agent.secret,
         **defaults,

@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 
 from containers.models import Workspace, WorkspaceStatus
-from servers.models import Server, ServerStatus
-from tests.factories import UserFactory
+from servers.models import ServerStatus
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 
 @pytest.fixture
@@ -17,10 +17,9 @@ def admin_client_(admin_user) -> Client:
 
 @pytest.mark.django_db
 def test_pending_list_and_approve_action_with_resources(admin_client_, django_capture_on_commit_callbacks):
-    server = Server.objects.create(
-        name="adm-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32,
-        status=ServerStatus.ONLINE, memory_total=8 * 1024**3,
-    )  # fmt: skip
+    server = ServerFactory(
+        name="adm-host", agent_port=1, status=ServerStatus.ONLINE, memory_total=8 * 1024**3
+    )
     carol = UserFactory(username="carol", pending=True)
     UserFactory(username="dan")  # active: not in the pending list
     page = admin_client_.get("/admin/containers/pendinguser/")
@@ -46,11 +45,10 @@ def test_pending_list_and_approve_action_with_resources(admin_client_, django_ca
 
 @pytest.mark.django_db
 def test_workspace_list_shows_status_and_start_reports_unreachable_agent(admin_client_):
-    server = Server.objects.create(name="adm2", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
-    workspace = Workspace.objects.create(
-        owner=UserFactory(username="erin"), server=server, image="x", status=WorkspaceStatus.STOPPED,
-        container_name="erin",
-    )  # fmt: skip
+    server = ServerFactory(name="adm2", agent_port=1)  # nothing answers on port 1
+    workspace = WorkspaceFactory(
+        owner__username="erin", server=server, status=WorkspaceStatus.STOPPED, container_name="erin"
+    )
     page = admin_client_.get("/admin/containers/workspace/")
     assert page.status_code == 200 and b"erin" in page.content
     answer = admin_client_.post(

@@ -20,7 +20,7 @@ from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
 from containers.services import workspace_mark_active
 from servers.models import Server, ServerStatus
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,10 +107,7 @@ def write(model, column: str, value: str, pk: int) -> tuple[str, list]:
 
 @pytest.fixture
 def server() -> Server:
-    return Server.objects.create(
-        name="deadlock", address="127.0.0.1", agent_port=1, agent_secret="s" * 32,
-        status=ServerStatus.ONLINE, memory_total=64 * 1024**3,
-    )  # fmt: skip
+    return ServerFactory(name="deadlock", agent_port=1, status=ServerStatus.ONLINE, memory_total=64 * 1024**3)
 
 
 def test_an_approval_picked_as_deadlock_victim_runs_again_and_is_approved(admin_api, server, workspace_dirs):
@@ -176,8 +173,8 @@ def test_marking_active_picked_as_deadlock_victim_runs_again(server, workspace_d
     """The saga's last step locks the workspace, then its owner: the other order than an
     approval's. Picked as the victim, it runs again and the owner's record is written once."""
     person = UserFactory(pending=True)
-    workspace = Workspace.objects.create(
-        owner=person, server=server, image="x", memory=256 * 1024**2, status=WorkspaceStatus.STARTING,
+    workspace = WorkspaceFactory(
+        owner=person, server=server, memory=256 * 1024**2, status=WorkspaceStatus.STARTING,
         container_name=person.username, vscode_port=21000, jupyter_port=21001, upstream_host="127.0.0.1",
     )  # fmt: skip
     ballast = [UserFactory().pk for _ in range(20)]
@@ -212,8 +209,8 @@ def test_approving_again_while_the_workspace_is_marked_active_is_not_a_500(admin
     approval) locks the workspace, then the person. Approvals of one person sent at once on a
     loaded machine meet it; the approval has changed nothing yet, so MariaDB rolls it back."""
     person = UserFactory()
-    workspace = Workspace.objects.create(
-        owner=person, server=server, image="x", memory=256 * 1024**2, status=WorkspaceStatus.STARTING
+    workspace = WorkspaceFactory(
+        owner=person, server=server, memory=256 * 1024**2, status=WorkspaceStatus.STARTING
     )
     ballast = [UserFactory().pk for _ in range(20)]  # the saga's side weighs more: the approval is the victim
 

@@ -17,11 +17,11 @@ from django.test import Client
 
 from accounts.services import session_create
 from containers import edge, nginx
-from containers.models import Route, Workspace, WorkspaceStatus
+from containers.models import Route, WorkspaceStatus
 from containers.nginx import Upstream
 from mgmt.exceptions import ValidationFailed
 from tests.containers.stack import Stack, unique_username
-from tests.factories import UserFactory
+from tests.factories import UserFactory, WorkspaceFactory
 from tests.services import require_binary
 
 pytestmark = [pytest.mark.nginx]
@@ -67,7 +67,7 @@ def upstreams():
 
 def _person(status: str = WorkspaceStatus.ACTIVE):
     person = UserFactory(username=unique_username("p"))
-    Workspace.objects.create(owner=person, image="x", status=status)
+    WorkspaceFactory(owner=person, status=status)
     return person
 
 

@@ -15,14 +15,14 @@ from containers.services import workspace_approve
 from events.models import EventKind, JobEvent
 from events.services import event_publish, job_key
 from tests.containers.stack import unique_username
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import TEST_PASSWORD, UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.nginx]
 
 
 def _provisioning(username: str) -> tuple[Workspace, str]:
     owner = UserFactory(username=username)
-    workspace = Workspace.objects.create(owner=owner, name="default", status=WorkspaceStatus.PROVISIONING)
+    workspace = WorkspaceFactory(owner=owner, name="default", status=WorkspaceStatus.PROVISIONING)
     return workspace, session_create(user=owner)[1]
 
 

@@ -11,7 +11,7 @@ from accounts.models import User, UserStatus
 from containers.models import WorkspaceStatus
 from containers.services import workspace_approve
 from tests.containers.stack import unique_username
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import TEST_PASSWORD, UserFactory, WorkspaceFactory
 
 
 def _csrf(html: str) -> str:
@@ -50,10 +50,9 @@ def test_login_sets_the_cookie_my_workspace_page_and_logout():
 
 def _owner_logged_in(username: str, status: str):
     """A person with a workspace in `status`, and a browser-like client logged in as them."""
-    from containers.models import Workspace
 
     person = UserFactory(username=username)
-    workspace = Workspace.objects.create(owner=person, name="default", status=status)
+    workspace = WorkspaceFactory(owner=person, name="default", status=status)
     client = Client()
     client.post("/login", {"email": f"{username}@example.com", "password": TEST_PASSWORD})
     return workspace, client

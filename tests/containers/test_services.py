@@ -11,7 +11,7 @@ from containers.services import memory_parse, workspace_approve, workspace_user_
 from mgmt.exceptions import Conflict, ValidationFailed
 from servers.models import Server, ServerStatus
 from servers.selectors import server_dependents
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 GiB = 1024**3
 
@@ -19,9 +19,7 @@ GiB = 1024**3
 def make_server(name: str, **fields) -> Server:
     defaults = {"status": ServerStatus.ONLINE, "memory_total": 16 * GiB, "gpu_count": 0}
     defaults.update(fields)
-    return Server.objects.create(
-        name=name, address="127.0.0.1", agent_port=1, agent_secret="s" * 32, **defaults
-    )
+    return ServerFactory(name=name, **defaults)
 
 
 @pytest.mark.django_db
@@ -30,7 +28,7 @@ def test_pick_prefers_most_free_memory_after_reservations():
     make_server("draining", memory_total=512 * GiB, status=ServerStatus.DRAINING)
     make_server("offline", memory_total=512 * GiB, status=ServerStatus.OFFLINE)
     assert server_pick(memory=2 * GiB, gpus=0) == big
-    Workspace.objects.create(owner=UserFactory(), server=big, image="x", memory=20 * GiB)
+    WorkspaceFactory(server=big, memory=20 * GiB)
     assert server_pick(memory=2 * GiB, gpus=0) == small  # big has 12 GiB left, small 16
 
 
@@ -39,7 +37,7 @@ def test_pick_honours_gpus_and_says_why_nothing_fits():
     make_server("cpu-only", memory_total=64 * GiB)
     gpu = make_server("gpu", memory_total=8 * GiB, gpu_count=2)
     assert server_pick(memory=GiB, gpus=2) == gpu
-    Workspace.objects.create(owner=UserFactory(), server=gpu, image="x", memory=GiB, gpus=1)
+    WorkspaceFactory(server=gpu, memory=GiB, gpus=1)
     with pytest.raises(Conflict, match=r"No server can take this workspace.*1 free GPU"):
         server_pick(memory=GiB, gpus=2)
 
@@ -83,7 +81,7 @@ def test_hostile_usernames_never_reach_a_path_a_container_or_a_route(admin_user,
 def test_server_with_live_workspaces_is_reported_as_in_use():
     server = make_server("busy")
     owner = UserFactory(username="carla")
-    Workspace.objects.create(owner=owner, server=server, image="x", status=WorkspaceStatus.ACTIVE)
+    WorkspaceFactory(owner=owner, server=server, status=WorkspaceStatus.ACTIVE)
     assert server_dependents(server=server) == {"workspaces": ["carla/default (active)"]}
     Workspace.objects.filter(owner=owner).update(status=WorkspaceStatus.FAILED)
     assert server_dependents(server=server) == {}
@@ -92,7 +90,7 @@ def test_server_with_live_workspaces_is_reported_as_in_use():
 @pytest.mark.django_db
 def test_deleting_while_provisioning_is_refused(admin_user):
     user = UserFactory()
-    Workspace.objects.create(owner=user, image="x", status=WorkspaceStatus.PROVISIONING)
+    WorkspaceFactory(owner=user, status=WorkspaceStatus.PROVISIONING)
     with pytest.raises(Conflict, match="being provisioned"):
         workspace_user_delete(actor=admin_user, user=user)
 
@@ -101,9 +99,9 @@ def test_deleting_while_provisioning_is_refused(admin_user):
 def test_workspaces_are_scoped_to_their_owner(alice, bob, admin_user, api_as):
     from accounts.roles import owner_permissions_grant
 
-    mine = Workspace.objects.create(owner=alice, image="x")
+    mine = WorkspaceFactory(owner=alice)
     owner_permissions_grant(user=alice, obj=mine, actions=("view", "operate"))
-    Workspace.objects.create(owner=bob, image="x")
+    WorkspaceFactory(owner=bob)
     assert [w["owner"] for w in api_as(alice).get("/api/workspaces").json()["data"]["results"]] == ["alice"]
     assert len(api_as(admin_user).get("/api/workspaces").json()["data"]["results"]) == 2
     assert api_as(bob).get(f"/api/workspaces/{mine.pk}").status_code == 404

@@ -19,7 +19,8 @@ from audit.services import audit_log_record
 from builds.models import GuestUpload, UploadStatus
 from builds.uploads import upload_chunk, upload_file_path, upload_start
 from maintenance import services, tasks
-from servers.models import Server, ServerStats
+from servers.models import ServerStats
+from tests.factories import ServerFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +89,7 @@ def test_audit_retention_zero_keeps_everything(settings):
 
 def test_stats_history_prune_and_dry_run(settings):
     settings.SERVER_STATS_RETENTION_DAYS = 14
-    server = Server.objects.create(
-        name=f"s-{uuid.uuid4().hex[:6]}", address="127.0.0.1", agent_secret="s" * 32
-    )
+    server = ServerFactory(name=f"s-{uuid.uuid4().hex[:6]}")
     now = timezone.now()
     ServerStats.objects.create(server=server, at=now - timedelta(days=20))
     ServerStats.objects.create(server=server, at=now - timedelta(days=15))
@@ -150,12 +149,12 @@ def test_abandoned_uploads_and_their_partial_files(
 
 def test_route_activity_is_recorded_by_verify_at_most_once_a_minute(alice, bob, client):
     from containers import nginx
-    from containers.models import RouteActivity, Workspace, WorkspaceStatus
+    from containers.models import RouteActivity, WorkspaceStatus
     from tests.edge_client import edge_cookie_made
 
     upstream = nginx.Upstream("127.0.0.1", 9)
-    mine = Workspace.objects.create(owner=alice, image="x", status=WorkspaceStatus.ACTIVE)
-    theirs = Workspace.objects.create(owner=bob, image="x", status=WorkspaceStatus.ACTIVE)
+    mine = WorkspaceFactory(owner=alice, status=WorkspaceStatus.ACTIVE)
+    theirs = WorkspaceFactory(owner=bob, status=WorkspaceStatus.ACTIVE)
     for person in (alice, bob):
         nginx.add_user_route(username=person.username, vscode=upstream, jupyter=upstream)
 

@@ -17,9 +17,8 @@ from containers.models import RouteActivity, Workspace, WorkspaceStatus
 from maintenance.idle import workspaces_stop_idle
 from maintenance.models import ReconcileRun, RunStatus
 from maintenance.reconcile import reconcile
-from servers.models import Server
 from tests.containers.stack import unique_username
-from tests.factories import UserFactory
+from tests.factories import ServerFactory, UserFactory
 
 
 def _active(stack) -> Workspace:
@@ -93,7 +92,7 @@ def test_idle_stop_is_off_by_default(settings):
 def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_callbacks, settings, tmp_path):
     settings.WORKDIR_DEPLOY = str(tmp_path / "deploy")
     (tmp_path / "deploy" / "left-behind").mkdir(parents=True)
-    Server.objects.create(name="api-dead", address="127.0.0.1", agent_port=1, agent_secret="s" * 32)
+    ServerFactory(name="api-dead", agent_port=1)  # nothing answers on port 1
     client = api_as(admin_user)
     first = client.get("/api/admin/reconcile")
     assert first.status_code == 200 and first.json()["data"] is None

@@ -13,8 +13,7 @@ from audit.models import AuditLog
 from maintenance import services
 from maintenance.models import CleanupPolicy
 from servers.agent_client import AgentClient
-from servers.models import Server
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
+from tests.factories import ServerFactory
 from tests.services import require_docker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -35,16 +34,13 @@ def _image_tags(client: AgentClient) -> set[str]:
 
 
 @pytest.fixture
-def host(agent_factory, settings):  # noqa: F811
+def host(agent_factory, settings):
     require_docker()
     settings.AGENT_CONNECT_TIMEOUT, settings.AGENT_READ_TIMEOUT = 1.0, 10.0
     settings.IMAGE_PRUNE_MIN_AGE_HOURS = 0
     agent = agent_factory()
-    server = Server.objects.create(
-        name=f"prune-{uuid.uuid4().hex[:6]}",
-        address="127.0.0.1",
-        agent_port=agent.port,
-        agent_secret=agent.secret,
+    server = ServerFactory(
+        name=f"prune-{uuid.uuid4().hex[:6]}", agent_port=agent.port, agent_secret=agent.secret
     )
     repo = f"prune-test-{uuid.uuid4().hex[:10]}"
     client = AgentClient.for_server(server, read_timeout=60)
@@ -73,9 +69,7 @@ def test_prune_deletes_only_unused_images_in_the_policy_scope(host, settings):
         pk=1, defaults={"prune_unused_images": True, "image_prune_repositories": f"{repo}/"}
     )
     # A server that does not answer is reported and does not stop the job.
-    dead = Server.objects.create(
-        name=f"dead-{uuid.uuid4().hex[:6]}", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
-    )
+    dead = ServerFactory(name=f"dead-{uuid.uuid4().hex[:6]}", agent_port=1)  # nothing answers on port 1
 
     dry = services.cleanup_images(dry_run=True, servers=[dead, server])
     assert dry.items == [f"{server.name}: {unused}"]

@@ -26,7 +26,7 @@ from maintenance.reconcile import reconcile
 from servers.agent_client import AgentClient
 from tests.agent_process import managed_container_names, start_agent
 from tests.containers.stack import register_server, unique_username
-from tests.factories import UserFactory
+from tests.factories import UserFactory, WorkspaceFactory
 
 pytestmark = [pytest.mark.docker, pytest.mark.nginx, pytest.mark.slow]
 NOW = timedelta(0)  # everything not moving counts as stuck
@@ -271,7 +271,7 @@ def test_unreachable_server_is_skipped_and_nothing_deleted(stack, workspace_dirs
     workspace = _approved(stack, "u")
     name = workspace.owner.username
     stuck_user = UserFactory(username=unique_username("st"))
-    stuck = Workspace.objects.create(
+    stuck = WorkspaceFactory(
         owner=stuck_user, server=stack.server, image=workspace.image, status=WorkspaceStatus.PROVISIONING,
         step="container", folder_path=str(stack.deploy / stuck_user.username),
     )  # fmt: skip

@@ -1,3 +1,4 @@
+from tests.factories import ServerFactory
 from tests.matrix import Ctx, Row, admin_only, expect, operators
 
 
@@ -58,12 +59,9 @@ def _project(ctx: Ctx) -> None:
 
 def _build(ctx: Ctx) -> None:
     from builds.models import Build
-    from servers.models import Server
 
     _project(ctx)
-    server = Server.objects.create(
-        name="matrix-b-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
-    )
+    server = ServerFactory(name="matrix-b-host", agent_port=1)
     ctx.extra["server"] = server
     ctx.extra["build"] = Build.objects.create(
         repository="team/app",
@@ -78,11 +76,7 @@ def _build(ctx: Ctx) -> None:
 
 
 def _server_only(ctx: Ctx) -> None:
-    from servers.models import Server
-
-    ctx.extra["server"] = Server.objects.create(
-        name="matrix-b-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
-    )
+    ctx.extra["server"] = ServerFactory(name="matrix-b-host", agent_port=1)
 
 
 def _pk(attr: str):

@@ -1,22 +1,21 @@
+from tests.factories import ServerFactory, WorkspaceFactory
 from tests.matrix import Ctx, Row, admin_only, expect, owner_or_admin
 
 
 def _workspace(ctx: Ctx) -> None:
     from accounts.roles import owner_permissions_grant
-    from containers.models import Workspace, WorkspaceStatus
-    from servers.models import Server, ServerStatus
+    from containers.models import WorkspaceStatus
+    from servers.models import ServerStatus
 
     # Its agent port is closed: live calls fail fast, as with an unreachable host.
-    server = Server.objects.create(
+    server = ServerFactory(
         name="matrix-ws-host",
-        address="127.0.0.1",
         agent_port=1,
-        agent_secret="s" * 32,
         status=ServerStatus.ONLINE,
         memory_total=64 * 1024**3,
     )
     ctx.extra["server"] = server
-    workspace = Workspace.objects.create(
+    workspace = WorkspaceFactory(
         owner=ctx.alice,
         server=server,
         image="mgmt-test/workspace:latest",

@@ -1,13 +1,11 @@
+from tests.factories import ServerFactory
 from tests.matrix import Ctx, Row, admin_only, expect, operators
 
 
 def _server(ctx: Ctx) -> None:
-    from servers.models import Server
 
     # Its agent port is closed: after the role check the call answers as an unreachable host (503).
-    ctx.extra["server"] = Server.objects.create(
-        name="matrix-img-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
-    )
+    ctx.extra["server"] = ServerFactory(name="matrix-img-host", agent_port=1)
 
 
 def _registry(ctx: Ctx) -> None:

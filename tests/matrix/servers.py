@@ -1,13 +1,11 @@
+from tests.factories import ServerFactory
 from tests.matrix import Ctx, Row, admin_only, operators
 
 
 def _server(ctx: Ctx) -> None:
-    from servers.models import Server
 
     # Its agent port is closed: live calls fail fast and answer as an unreachable host would.
-    ctx.extra["server"] = Server.objects.create(
-        name="matrix-host", address="127.0.0.1", agent_port=1, agent_secret="s" * 32
-    )
+    ctx.extra["server"] = ServerFactory(name="matrix-host", agent_port=1)
 
 
 def _pk(ctx: Ctx) -> dict:
@@ -49,4 +47,5 @@ ROWS = [
     ),
     _on_server("servers:server-agent-restart", "POST", admin_only(409)),
     _on_server("servers:server-agent-install", "POST", admin_only(409)),
+    Row("servers:traffic", "GET", operators()),
 ]

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from tests.matrix import PERSONAS, Ctx, Row
-from tests.matrix.test_route_matrix import ROWS, ctx  # noqa: F401  (fixture)
+from tests.matrix.test_route_matrix import ROWS
 
 # Swagger UI and its redirect are HTML pages, not API views (GET only: OPTIONS is 405, tested below).
 HTML_PAGES = {"api-docs": "/api/docs/", "api-docs-redirect": "/api/docs"}
@@ -23,7 +23,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("row", "persona"), CASES)
-def test_options_follows_get(row: Row, persona: str, ctx: Ctx, api_client):  # noqa: F811
+def test_options_follows_get(row: Row, persona: str, ctx: Ctx, api_client):
     status = row.expect[persona]
     client = api_client if persona == "anonymous" else ctx.clients[persona]
     if row.setup:

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import pytest
 from django.core.cache import cache
 
+from servers import traffic
 from servers.models import Server
-from traffic import counters
+from tests.factories import ServerFactory
 
 from .stub_agent import StubAgent
 
@@ -17,20 +18,18 @@ from .stub_agent import StubAgent
 def _fresh_cache():
     """Stats cache and traffic counters start empty (only this run's key prefix is touched)."""
     cache.delete_pattern("*") if hasattr(cache, "delete_pattern") else cache.clear()
-    counters.store().clear()
+    traffic.store().clear()
     yield
     cache.delete_pattern("*") if hasattr(cache, "delete_pattern") else cache.clear()
-    counters.store().clear()
+    traffic.store().clear()
 
 
 @pytest.fixture
 def make_server(db) -> Callable[..., Server]:
     def make(**fields) -> Server:
         fields.setdefault("name", f"host-{uuid.uuid4().hex[:8]}")
-        fields.setdefault("address", "127.0.0.1")
-        fields.setdefault("agent_port", 1)
         fields.setdefault("agent_secret", secrets.token_hex(16))
-        return Server.objects.create(**fields)
+        return ServerFactory(**fields)
 
     return make
 

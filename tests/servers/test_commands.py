@@ -12,14 +12,13 @@ from django.utils import timezone
 from audit.models import AuditLog
 from servers.charts import svg_line_chart
 from servers.models import Server, ServerStatus
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.net import free_port
 from tests.services import require_docker
 
 pytestmark = pytest.mark.django_db
 
 
-def test_register_server_checks_a_real_agent(agent_factory, monkeypatch, tmp_path):  # noqa: F811
+def test_register_server_checks_a_real_agent(agent_factory, monkeypatch, tmp_path):
     require_docker()
     agent = agent_factory()
     secret_file = tmp_path / "secret"

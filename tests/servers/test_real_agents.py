@@ -13,7 +13,6 @@ import requests
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStats, ServerStatus
 from servers.services import stats
-from tests.agent_process import agent_factory  # noqa: F401  (fixture)
 from tests.services import require_docker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -29,7 +28,7 @@ def _timeouts(settings):
 
 
 @pytest.fixture
-def two_agents(agent_factory):  # noqa: F811
+def two_agents(agent_factory):
     require_docker()
     return agent_factory(), agent_factory()
 
@@ -107,7 +106,7 @@ def test_a_stopped_agent_does_not_delay_the_others(api_client, admin_user, two_a
         os.killpg(frozen.process.pid, signal.SIGCONT)
 
 
-def test_client_endpoints_against_a_real_agent(agent_factory, make_server, tmp_path):  # noqa: F811
+def test_client_endpoints_against_a_real_agent(agent_factory, make_server, tmp_path):
     require_docker()
     agent = agent_factory(workspace_root=tmp_path)
     client = AgentClient.for_server(make_server(agent_port=agent.port, agent_secret=agent.secret))
@@ -142,7 +141,7 @@ def test_client_endpoints_against_a_real_agent(agent_factory, make_server, tmp_p
     assert caught.value.status_code == 404
 
 
-def test_wrong_secret_makes_the_server_degraded(agent_factory, make_server):  # noqa: F811
+def test_wrong_secret_makes_the_server_degraded(agent_factory, make_server):
     require_docker()
     agent = agent_factory()
     server = make_server(agent_port=agent.port, agent_secret="not-the-agents-secret-at-all")
@@ -152,7 +151,7 @@ def test_wrong_secret_makes_the_server_degraded(agent_factory, make_server):  # 
     assert "signature" in server.status_detail.lower()
 
 
-def test_streamed_build_against_a_real_agent(agent_factory, make_server):  # noqa: F811
+def test_streamed_build_against_a_real_agent(agent_factory, make_server):
     import subprocess
 
     require_docker()
@@ -171,7 +170,7 @@ def test_streamed_build_against_a_real_agent(agent_factory, make_server):  # noq
         subprocess.run(["docker", "rmi", "-f", built], capture_output=True, timeout=60)
 
 
-def test_import_against_a_real_agent(agent_factory, make_server):  # noqa: F811
+def test_import_against_a_real_agent(agent_factory, make_server):
     import io
     import subprocess
     import tarfile
@@ -195,7 +194,7 @@ def test_import_against_a_real_agent(agent_factory, make_server):  # noqa: F811
         subprocess.run(["docker", "rmi", "-f", imported], capture_output=True, timeout=60)
 
 
-def test_agent_over_tls_verified_against_the_ca_bundle(agent_factory, make_server, tmp_path, settings):  # noqa: F811
+def test_agent_over_tls_verified_against_the_ca_bundle(agent_factory, make_server, tmp_path, settings):
     import subprocess
 
     require_docker()
