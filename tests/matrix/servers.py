@@ -3,7 +3,6 @@ from tests.matrix import Ctx, Row, admin_only, operators
 
 
 def _server(ctx: Ctx) -> None:
-
     # Its agent port is closed: live calls fail fast and answer as an unreachable host would.
     ctx.extra["server"] = ServerFactory(name="matrix-host", agent_port=1)
 
@@ -47,5 +46,4 @@ ROWS = [
     ),
     _on_server("servers:server-agent-restart", "POST", admin_only(409)),
     _on_server("servers:server-agent-install", "POST", admin_only(409)),
-    Row("servers:traffic", "GET", operators()),
 ]

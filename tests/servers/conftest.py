@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 from django.core.cache import cache
 
-from servers import traffic
 from servers.models import Server
 from tests.factories import ServerFactory
+from traffic import counters
 
 from .stub_agent import StubAgent
 
@@ -18,10 +18,10 @@ from .stub_agent import StubAgent
 def _fresh_cache():
     """Stats cache and traffic counters start empty (only this run's key prefix is touched)."""
     cache.delete_pattern("*") if hasattr(cache, "delete_pattern") else cache.clear()
-    traffic.store().clear()
+    counters.store().clear()
     yield
     cache.delete_pattern("*") if hasattr(cache, "delete_pattern") else cache.clear()
-    traffic.store().clear()
+    counters.store().clear()
 
 
 @pytest.fixture
