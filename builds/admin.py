@@ -6,10 +6,17 @@ from events.services import job_key
 from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError
 
-from . import services
 from .models import Build, BuildLogLine, GuestUpload, Project
 from .selectors import build_log_text
-from .uploads import upload_delete
+from .services import builds as build_services
+from .services.projects import (
+    project_create,
+    project_delete,
+    project_member_add,
+    project_member_remove,
+    project_update,
+)
+from .services.uploads import upload_delete
 
 
 @admin.register(GuestUpload)
@@ -91,7 +98,7 @@ class BuildAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
             if build.is_final:
                 continue
             try:
-                services.build_cancel(actor=request.user, build=build)
+                build_services.build_cancel(actor=request.user, build=build)
             except ApplicationError as exc:  # e.g. it finished meanwhile
                 self.message_user(request, f"{build.reference}: {exc.message}", messages.ERROR)
 
@@ -114,23 +121,23 @@ class ProjectAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
         if change:
             project = Project.objects.get(pk=obj.pk)
             if description != project.description:
-                services.project_update(actor=request.user, project=project, description=description)
+                project_update(actor=request.user, project=project, description=description)
         else:
-            project = services.project_create(actor=request.user, name=obj.name, description=description)
+            project = project_create(actor=request.user, name=obj.name, description=description)
         wanted = set(form.cleaned_data.get("members", []))
         current = set(project.members.all())
         for user in sorted(wanted - current, key=lambda u: u.pk):
-            services.project_member_add(actor=request.user, project=project, user=user)
+            project_member_add(actor=request.user, project=project, user=user)
         for user in sorted(current - wanted, key=lambda u: u.pk):
-            services.project_member_remove(actor=request.user, project=project, user=user)
+            project_member_remove(actor=request.user, project=project, user=user)
         obj.pk = project.pk
 
     def save_related(self, request, form, formsets, change: bool) -> None:
         pass  # members were set by save_model through the services
 
     def delete_model(self, request, obj: Project) -> None:
-        services.project_delete(actor=request.user, project=obj)
+        project_delete(actor=request.user, project=obj)
 
     def delete_queryset(self, request, queryset) -> None:
         for project in queryset:
-            services.project_delete(actor=request.user, project=project)
+            project_delete(actor=request.user, project=project)

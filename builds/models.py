@@ -23,9 +23,6 @@ class UploadStatus(models.TextChoices):
 
 
 class GuestUploadQuerySet(models.QuerySet):
-    def complete(self) -> GuestUploadQuerySet:
-        return self.filter(status=UploadStatus.COMPLETE)
-
     def abandoned(self, *, before) -> GuestUploadQuerySet:
         return self.filter(status=UploadStatus.UPLOADING, updated_at__lt=before)
 
@@ -69,16 +66,21 @@ class GuestUpload(models.Model):
 PROJECT_NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
+def _operator_visible(queryset: models.QuerySet, user, qvp_rows: Q) -> models.QuerySet:
+    """All rows for an active admin, the rows `qvp_rows` selects for an active qvp, none for others."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return queryset.none()
+    if user.user_type == "admin":
+        return queryset
+    if user.user_type == "qvp":
+        return queryset.filter(qvp_rows).distinct()
+    return queryset.none()
+
+
 class ProjectQuerySet(models.QuerySet):
     def visible_to(self, user) -> ProjectQuerySet:
         """Admins see every project; a qvp the projects they are a member of; others none."""
-        if user is None or not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.user_type == "admin":
-            return self
-        if user.user_type == "qvp":
-            return self.filter(members=user).distinct()
-        return self.none()
+        return _operator_visible(self, user, Q(members=user))
 
 
 class Project(models.Model):
@@ -129,13 +131,7 @@ class BuildSource(models.TextChoices):
 class BuildQuerySet(models.QuerySet):
     def visible_to(self, user) -> BuildQuerySet:
         """Admins see every build; a qvp the builds of their projects and their own; others none."""
-        if user is None or not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.user_type == "admin":
-            return self
-        if user.user_type == "qvp":
-            return self.filter(Q(project__members=user) | Q(requested_by=user)).distinct()
-        return self.none()
+        return _operator_visible(self, user, Q(project__members=user) | Q(requested_by=user))
 
 
 class Build(models.Model):

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.services import sessions_purge_expired
 from audit.services import audit_log_purge, audit_log_record
 from builds.models import GuestUpload
-from builds.uploads import upload_delete, upload_root
+from builds.services.uploads import upload_delete, upload_root
 from containers.models import Workspace
 from mgmt.exceptions import ApplicationError, ValidationFailed
 from registry.selectors import allowed_workspace_images

@@ -25,7 +25,7 @@ from agent.hostagent.errors import BadRequest
 from agent.hostagent.errors import NotFound as AgentNotFound
 from agent.hostagent.policy import container_name, validate_spec
 from builds.models import Project
-from builds.uploads import validate_upload_filename
+from builds.services.uploads import validate_upload_filename
 from containers import edge, nginx
 from containers.folders import folder_path
 from mgmt.exceptions import ValidationFailed

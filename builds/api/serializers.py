@@ -7,7 +7,8 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from builds.models import Build, BuildSource, GuestUpload, Project, UploadKind
-from builds.uploads import EXTENSIONS
+from builds.services.builds import DOCKERFILE_MAX  # bytes, checked there; the schema states characters
+from builds.services.uploads import EXTENSIONS
 from mgmt.api.fields import StrictBooleanField
 from mgmt.api.query import QuerySerializer
 from registry.api.serializers import IMAGE_REF, REPOSITORY, TAG
@@ -17,7 +18,6 @@ from servers.models import Server
 _FILENAME = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,200}"
 _SHA256 = RegexValidator(r"^[0-9a-f]{64}$", "64 lower-case hexadecimal characters.")
 _USERNAME = RegexValidator(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$", "A username.")
-DOCKERFILE_MAX = 64 * 1024  # builds.services checks the bytes; the schema states characters
 
 
 def _kind_filename_pattern(kind: str) -> str:

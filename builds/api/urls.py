@@ -1,7 +1,8 @@
 from mgmt.api.routers import OptionalSlashRouter
 
-from .projects import BuildViewSet, ProjectViewSet
-from .views import UploadViewSet
+from .builds import BuildViewSet
+from .projects import ProjectViewSet
+from .uploads import UploadViewSet
 
 app_name = "builds"
 

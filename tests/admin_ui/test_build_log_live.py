@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from builds.models import Build, BuildStatus
-from builds.services import build_log_append
+from builds.services.builds import build_log_append
 from events.models import EventKind
 from events.services import event_publish
 from tests.factories import TEST_PASSWORD, UserFactory

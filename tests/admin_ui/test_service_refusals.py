@@ -13,8 +13,8 @@ from django.contrib.messages import get_messages
 
 from accounts.models import UserStatus
 from audit.models import AuditLog
-from builds import services as build_services
 from builds.models import Build, BuildStatus, Project
+from builds.services import builds as build_services
 from containers.models import Workspace, WorkspaceStatus
 from maintenance.models import CleanupPolicy
 from mgmt.exceptions import Conflict

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditLog
-from builds import services
 from builds.models import Build, BuildLogLine, BuildStatus
+from builds.services.builds import build_create, builds_fail_abandoned
+from builds.services.runner import build_run
 from events.models import JobEvent
 from registry.models import Registry
 from tests.factories import UserFactory
@@ -232,7 +233,7 @@ def test_context_archive_build_and_a_failing_dockerfile(server, client_as, uniqu
 def test_the_same_build_task_run_twice_builds_once(server, unique, created_images):
     admin = UserFactory(admin=True)
     created_images.append(f"team/once-{unique}:1")
-    build = services.build_create(
+    build = build_create(
         actor=admin,
         server=server,
         repository=f"team/once-{unique}",
@@ -249,7 +250,7 @@ def test_the_same_build_task_run_twice_builds_once(server, unique, created_image
     Build.objects.filter(pk=build.pk).update(status=BuildStatus.QUEUED)
     BuildLogLine.objects.filter(build=build).delete()
     Build.objects.filter(pk=build.pk).update(log_lines=0)
-    runs = [in_thread(services.build_run, build_id=build.pk, worker=f"w{i}") for i in range(2)]
+    runs = [in_thread(build_run, build_id=build.pk, worker=f"w{i}") for i in range(2)]
     for thread, _ in runs:
         thread.join(timeout=60)
     outcomes = [result.get("value") for _, result in runs]
@@ -373,7 +374,7 @@ def test_abandoned_build_is_failed_with_a_reason(server, settings):
         started_at=old,
         heartbeat_at=timezone.now(),
     )
-    assert services.builds_fail_abandoned() == 1
+    assert builds_fail_abandoned() == 1
     stuck.refresh_from_db()
     alive.refresh_from_db()
     assert stuck.status == BuildStatus.FAILED and "celery@gone stopped" in stuck.reason

@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from builds import services
 from builds.models import Build, BuildLogLine, BuildStatus
+from builds.services.builds import build_create
 from mgmt.celery import app
 from tests.factories import UserFactory
 from tests.net import wait_until
@@ -110,7 +110,7 @@ def test_a_real_worker_builds_streams_and_a_killed_one_leaves_a_failed_build(
     admin = UserFactory(admin=True)
     api = client_as(admin)
     created_images.append(f"team/worker-{unique}:1")
-    build = services.build_create(
+    build = build_create(
         actor=admin,
         server=server,
         repository=f"team/worker-{unique}",
@@ -133,7 +133,7 @@ def test_a_real_worker_builds_streams_and_a_killed_one_leaves_a_failed_build(
     assert any(line.strip() == "tick 4" for line in seen_running), seen_running
 
     created_images.append(f"team/killed-{unique}:1")
-    doomed = services.build_create(
+    doomed = build_create(
         actor=admin,
         server=server,
         repository=f"team/killed-{unique}",

@@ -121,7 +121,7 @@ def test_upload_in_chunks_import_and_build_on_top(server, client_as, unique, cre
     )
     assert answer.status_code == 201, answer.json()
     build = Build.objects.get(pk=answer.json()["data"]["id"])
-    from builds.uploads import upload_base_reference
+    from builds.services.uploads import upload_base_reference
 
     created_images.append(upload_base_reference(build.base_upload))
     log = "\n".join(BuildLogLine.objects.filter(build=build).values_list("text", flat=True))

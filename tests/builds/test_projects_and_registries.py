@@ -122,7 +122,7 @@ def test_allowed_images_keep_at_most_one_default(client_as):
 
 
 def test_admin_lists_builds_and_shows_the_live_log(client, host):
-    from builds.services import build_log_append
+    from builds.services.builds import build_log_append
 
     admin = UserFactory(admin=True)
     client.force_login(admin)

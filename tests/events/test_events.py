@@ -106,7 +106,7 @@ def test_old_events_are_purged(settings):
 
 @pytest.fixture
 def finished_upload(settings, tmp_path, qvp_user):
-    from builds import uploads
+    from builds.services import uploads
 
     settings.UPLOAD_ROOT = str(tmp_path / "uploads")
     data = b"x" * 4096

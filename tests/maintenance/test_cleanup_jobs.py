@@ -17,7 +17,7 @@ from accounts.services import session_create
 from audit.models import AuditLog
 from audit.services import audit_log_record
 from builds.models import GuestUpload, UploadStatus
-from builds.uploads import upload_chunk, upload_file_path, upload_start
+from builds.services.uploads import upload_chunk, upload_file_path, upload_start
 from maintenance import services, tasks
 from servers.models import ServerStats
 from tests.factories import ServerFactory, WorkspaceFactory

@@ -3,7 +3,7 @@ from tests.matrix import Ctx, Row, admin_only, expect, operators
 
 
 def _upload(ctx: Ctx) -> None:
-    from builds.uploads import upload_start
+    from builds.services.uploads import upload_start
 
     ctx.extra["upload"] = upload_start(actor=ctx.admin, filename="guest.tar", size=4, kind="rootfs")
 
@@ -51,7 +51,7 @@ ROWS = [
 
 
 def _project(ctx: Ctx) -> None:
-    from builds.services import project_create, project_member_add
+    from builds.services.projects import project_create, project_member_add
 
     ctx.extra["project"] = project = project_create(actor=ctx.admin, name="matrix-proj")
     project_member_add(actor=ctx.admin, project=project, user=ctx.qvp)

@@ -1,3 +1,5 @@
+"""Thin API over guest OS uploads: start, chunks, finish, download, delete, import."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -9,9 +11,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 
 from accounts.permissions import ActionPermissionMixin
-from builds import uploads
 from builds.models import UploadStatus
 from builds.selectors import upload_list
+from builds.services import uploads
 from mgmt.api.parsers import OctetStreamParser
 from mgmt.api.renderers import APIResponse
 from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR

@@ -24,7 +24,7 @@ from events.models import EventKind
 from events.services import event_publish, job_key
 from mgmt.exceptions import Conflict, ValidationFailed
 
-from .models import GuestUpload, UploadKind, UploadStatus
+from ..models import GuestUpload, UploadKind, UploadStatus
 
 _BLOCK = 1024 * 1024
 _MIB = 1024 * 1024
