@@ -39,6 +39,7 @@ prepare: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 check: $(VENV)/.dev-installed
 	$(TEST_ENV) $(MANAGE) check

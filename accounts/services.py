@@ -27,6 +27,7 @@ from audit.models import LogLevel
 from audit.services import audit_log_record
 from mgmt.client_ip import client_ip
 from mgmt.exceptions import Conflict, NotAuthenticated, PermissionDenied, TooManyRequests, ValidationFailed
+from mgmt.queueing import enqueue_on_commit
 
 from .lockout import attempts_left, lockout_minutes
 from .models import User, UserSession, UserStatus, UserType
@@ -163,13 +164,7 @@ def _register_existing_email(*, existing: User, username: str, password: str) ->
             details={"username": username},
             level=LogLevel.WARNING,
         )
-        transaction.on_commit(lambda: _enqueue_signup_attempt_notice(existing.pk))
-
-
-def _enqueue_signup_attempt_notice(user_id: int) -> None:
-    from .tasks import user_signup_attempt_notify_task
-
-    user_signup_attempt_notify_task.delay(user_id)
+        enqueue_on_commit("accounts.tasks.user_signup_attempt_notify_task", existing.pk)
 
 
 SIGNUP_ATTEMPT_SUBJECT = "Someone tried to sign up with your address"
@@ -500,12 +495,18 @@ def user_delete_finished(
 
 
 @transaction.atomic
-def user_delete(*, actor: User, user: User) -> None:
-    """Delete the account (the workspace part is added by the containers app)."""
+def user_delete_check(*, actor: Any, user: User) -> None:
+    """The rules of every deletion (here and the containers app's teardown): never oneself, never
+    the last active admin."""
     if user.pk == actor.pk:
         raise Conflict("You cannot delete your own account.")
     if _is_last_active_admin(user):
         raise Conflict("This is the last active admin and cannot be deleted.")
+
+
+def user_delete(*, actor: User, user: User) -> None:
+    """Delete the account (the workspace part is added by the containers app)."""
+    user_delete_check(actor=actor, user=user)
     user_sessions_revoke(user=user)
     audit_log_record(
         action="user.delete",

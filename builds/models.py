@@ -67,12 +67,15 @@ PROJECT_NAME_RE = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
 def _operator_visible(queryset: models.QuerySet, user, qvp_rows: Q) -> models.QuerySet:
-    """All rows for an active admin, the rows `qvp_rows` selects for an active qvp, none for others."""
+    """All rows for whoever manages images (admins), the rows `qvp_rows` selects for whoever may only
+    build (a qvp: their projects'), none for others: the permission matrix decides."""
+    from accounts.permissions import user_has_permission  # the matrix imports models
+
     if user is None or not user.is_authenticated or not user.is_active:
         return queryset.none()
-    if user.user_type == "admin":
+    if user_has_permission(user, "manage_images"):
         return queryset
-    if user.user_type == "qvp":
+    if user_has_permission(user, "build_images"):
         return queryset.filter(qvp_rows).distinct()
     return queryset.none()
 

@@ -31,7 +31,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.models import UserSession, UserStatus, UserType
+from accounts.models import UserSession, UserStatus
+from accounts.permissions import has_permission
 from accounts.tokens import token_hash, token_new
 from audit.services import audit_log_record
 from mgmt.db import atomic_retry
@@ -138,8 +139,11 @@ def _workspace_at(username: str) -> Workspace:
 
 
 def _may_enter(*, user_id: int, user_type: str, owner_id: int) -> bool:
-    """The owner; an admin only while WORKSPACE_ADMIN_ACCESS is on (as in JupyterHub)."""
-    return user_id == owner_id or (bool(settings.WORKSPACE_ADMIN_ACCESS) and user_type == UserType.ADMIN)
+    """The owner; whoever manages workspaces (admins) only while WORKSPACE_ADMIN_ACCESS is on (as in
+    JupyterHub)."""
+    return user_id == owner_id or (
+        bool(settings.WORKSPACE_ADMIN_ACCESS) and has_permission(user_type, "manage_workspaces")
+    )
 
 
 def edge_ticket_issue(*, session: UserSession, host: str, next_path: str, state: str) -> str:

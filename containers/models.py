@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -32,7 +34,14 @@ RESERVING_STATUSES = (
 
 
 class WorkspaceQuerySet(models.QuerySet):
-    # No visible_to(): the scoped viewset falls back to guardian (owner object perms, admin global).
+    def visible_to(self, user: Any) -> WorkspaceQuerySet:
+        """Owners through their object permissions; operators through the global permission their
+        role grants (the permission matrix's roles, accounts/roles.py)."""
+        from guardian.shortcuts import get_objects_for_user
+
+        if user is None or not user.is_authenticated:
+            return self.none()
+        return get_objects_for_user(user, "containers.view_workspace", klass=self, accept_global_perms=True)
 
     def live(self) -> WorkspaceQuerySet:
         """Workspaces that hold (or are about to hold) a container on their server."""

@@ -22,10 +22,7 @@ from .models import RESERVING_STATUSES, Workspace, WorkspaceStatus
 
 def workspace_list(*, user: Any) -> Any:
     """Workspaces `user` may see (admins: all; others: their own), newest first."""
-    from mgmt.api.viewsets import queryset_visible_to
-
-    qs = Workspace.objects.select_related("owner", "server")
-    return queryset_visible_to(qs, user).order_by("-created_at", "-id")
+    return Workspace.objects.select_related("owner", "server").visible_to(user).order_by("-created_at", "-id")
 
 
 def workspace_visible(*, user: Any, pk: int) -> bool:

@@ -20,9 +20,10 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from django.conf import settings
@@ -39,7 +40,8 @@ from audit.services import audit_log_record
 from events.models import EventKind
 from events.services import event_publish, job_key
 from mgmt.db import atomic_retry
-from mgmt.exceptions import ApplicationError, Conflict, NotFound, ValidationFailed
+from mgmt.exceptions import ApplicationError, Conflict, ValidationFailed
+from mgmt.queueing import enqueue_on_commit
 from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.agent_client import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server
@@ -50,6 +52,11 @@ from .models import Workspace, WorkspaceStatus
 OWNER_ACTIONS = ("view", "operate")
 _MEMORY_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+Result = TypeVar("Result")
+
+# The saga's generic task (containers/saga.py holds the step table; services never import tasks).
+STEP_TASK = "containers.tasks.workspace_step_task"
 
 
 class ProvisionStep(StrEnum):
@@ -128,7 +135,9 @@ def _teardown_step(workspace_id: int, index: int, text: str = "") -> None:
     )
 
 
-def _set_step(workspace: Workspace, step: ProvisionStep) -> None:
+def workspace_step_set(workspace: Workspace, step: ProvisionStep) -> None:
+    """The provisioning moves on to `step` (recorded, then published). The one boundary between the
+    steps: tests stop a provisioning here to play a worker killed mid-saga."""
     workspace.step = step.value
     Workspace.objects.filter(pk=workspace.pk).update(step=step.value)
     _step_published(workspace, step)
@@ -241,16 +250,26 @@ def _ports_record(workspace: Workspace, ports: dict[str, Any]) -> None:
         ) from exc
 
 
-def _ports_query(client: AgentClient, container: str, attempts: int = 3) -> dict[str, Any]:
-    """The port query is a read: a host busy creating many containers may be slow, so ask again."""
-    for attempt in range(attempts):
+AGENT_ATTEMPTS = 3  # tries of one agent call that gets no answer (docs/architecture.md)
+
+
+def _transient_retry(call: Callable[[], Result]) -> Result:
+    """`call()`, asked again (0.5 s, then 1 s later) while the agent does not answer at all: a
+    host busy creating many containers may be slow. Every call retried here is idempotent (the
+    agent creates by name; stop, delete and reads repeat harmlessly). An answer, even an error,
+    is never retried here; the last AgentUnavailable is the step's failure."""
+    for attempt in range(AGENT_ATTEMPTS):
         try:
-            return client.query_agent_port_info(container)
+            return call()
         except AgentUnavailable:
-            if attempt + 1 == attempts:
+            if attempt + 1 == AGENT_ATTEMPTS:
                 raise
             time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ports_query(client: AgentClient, container: str) -> dict[str, Any]:
+    return _transient_retry(lambda: client.query_agent_port_info(container))
 
 
 def _container_create(workspace: Workspace, client: AgentClient, attempts: int = 3) -> dict[str, Any]:
@@ -260,7 +279,7 @@ def _container_create(workspace: Workspace, client: AgentClient, attempts: int =
     for attempt in range(attempts):
         _ports_reserve(workspace, avoid=frozenset(avoid))
         try:
-            return client.create_container(_container_config(workspace))
+            return _transient_retry(lambda: client.create_container(_container_config(workspace)))
         except AgentError as exc:
             if exc.agent_status != 409 or "in use" not in exc.message or attempt + 1 == attempts:
                 raise
@@ -276,10 +295,6 @@ def _route_write(workspace: Workspace) -> None:
         vscode=nginx.Upstream(workspace.upstream_host, workspace.vscode_port),
         jupyter=nginx.Upstream(workspace.upstream_host, workspace.jupyter_port),
     )
-
-
-def _enqueue(task: Any, *args: Any) -> None:
-    transaction.on_commit(lambda: task.delay(*args))
 
 
 # --- approval ----------------------------------------------------------------------------
@@ -300,8 +315,6 @@ def workspace_approve(
     Approving again while a workspace is pending, provisioning, active or stopped
     changes nothing (queued is False); a failed one is retried.
     """
-    from . import tasks
-
     cpu = settings.WORKSPACE_DEFAULT_CPU if cpu is None else float(cpu)
     if not 0 < cpu <= 256:
         raise ValidationFailed("cpu: between 0 and 256.")
@@ -363,7 +376,7 @@ def workspace_approve(
             server_id=target.pk,
             details={"server": target.name, "cpu": cpu, "memory": memory_bytes, "gpus": gpus, "image": image},
         )
-        _enqueue(tasks.workspace_provision_task, workspace.pk)
+        enqueue_on_commit(STEP_TASK, "provision", workspace.pk, {})
         return workspace, True
 
     # Approvals sent at once lock users, servers and permission rows in orders of their own:
@@ -397,14 +410,14 @@ def workspace_provision(*, workspace_id: int) -> bool:
         folders.folder_create(username=username)
         if not existed:
             Workspace.objects.filter(pk=workspace.pk).update(folder_created=True)
-        _set_step(workspace, ProvisionStep.CONTAINER)
+        workspace_step_set(workspace, ProvisionStep.CONTAINER)
         client = _client(workspace)
         data = _container_create(workspace, client)
         workspace.container_id, workspace.container_name = data["id"], data.get("name") or username
         workspace.save(update_fields=["container_id", "container_name", "updated_at"])
-        _set_step(workspace, ProvisionStep.PORTS)
+        workspace_step_set(workspace, ProvisionStep.PORTS)
         _ports_record(workspace, _ports_query(client, workspace.container_id))
-        _set_step(workspace, ProvisionStep.ROUTES)
+        workspace_step_set(workspace, ProvisionStep.ROUTES)
     except Exception as exc:  # every failure ends in the compensation, never half-done
         if not isinstance(exc, ApplicationError):
             logger.exception("Provisioning {} failed unexpectedly", workspace)
@@ -573,11 +586,10 @@ def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
     if workspace.server is not None and workspace.step not in ("", ProvisionStep.FOLDER):
         try:
             AgentClient.for_server(workspace.server).delete_container(
-                workspace.container_name or workspace.owner.username
+                workspace.container_name or workspace.owner.username, missing_ok=True
             )
         except AgentError as exc:
-            if exc.agent_status != 404:
-                notes.append(f"the container could not be removed ({exc.message})")
+            notes.append(f"the container could not be removed ({exc.message})")
         except AgentUnavailable:
             notes.append("the agent could not be asked to remove a container; the reconciler will")
     if workspace.folder_created:
@@ -624,10 +636,10 @@ def _operable(workspace: Workspace) -> Workspace:
     return workspace
 
 
-def _ports_refresh(workspace: Workspace, client: AgentClient) -> None:
+def _ports_refresh(workspace: Workspace, ports: dict[str, Any]) -> None:
     """Record the ports the container publishes (the reserved ones) and keep the route on them."""
     old = (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host)
-    _ports_record(workspace, client.query_agent_port_info(workspace.container_name))
+    _ports_record(workspace, ports)
     if (workspace.vscode_port, workspace.jupyter_port, workspace.upstream_host) != old:
         _route_write(workspace)
 
@@ -641,8 +653,9 @@ def _operate(*, actor: User | None, workspace: Workspace, action: str, reason: s
         client.stop_container(workspace.container_name)
     else:
         client.restart_container(workspace.container_name)
-    from . import tasks
 
+    # Asked before the transaction: no agent call holds row locks open.
+    ports = client.query_agent_port_info(workspace.container_name) if action != "stop" else {}
     with transaction.atomic():
         # An action replaces any earlier reason (e.g. an idle stop's) with its own, if any.
         workspace.status_reason = reason[:1000]
@@ -652,8 +665,8 @@ def _operate(*, actor: User | None, workspace: Workspace, action: str, reason: s
             # Active again once its apps answer (workspace_ready).
             workspace.status = WorkspaceStatus.STARTING
             workspace.status_reason = "waiting for VS Code and Jupyter to answer"
-            _ports_refresh(workspace, client)
-            _enqueue(tasks.workspace_ready_task, workspace.pk)
+            _ports_refresh(workspace, ports)
+            enqueue_on_commit(STEP_TASK, "ready", workspace.pk, {})
         workspace.save(update_fields=["status", "status_reason", "updated_at"])
         audit_log_record(
             action=f"workspace.{action}", actor=actor, target=workspace, server_id=workspace.server_id
@@ -686,6 +699,48 @@ def workspace_routes_refresh(*, workspace_id: int) -> None:
     _route_write(workspace)
 
 
+# --- the reconciler's repairs (maintenance finds the drift; the workspace rows change here) ----
+
+
+def workspace_container_adopt(*, workspace: Workspace, container_id: str, container_name: str = "") -> None:
+    """Record the container the host really runs for this workspace (its id changed)."""
+    Workspace.objects.filter(pk=workspace.pk).update(
+        container_id=container_id, container_name=container_name or workspace.container_name
+    )
+
+
+def workspace_ports_record(*, workspace: Workspace, vscode: int, jupyter: int) -> None:
+    """Record the ports the container really publishes, then point the routes at them."""
+    Workspace.objects.filter(pk=workspace.pk).update(vscode_port=vscode, jupyter_port=jupyter)
+    workspace_routes_refresh(workspace_id=workspace.pk)
+
+
+def workspace_recreate(*, workspace: Workspace, reason: str) -> tuple[Workspace, bool]:
+    """Its container is gone: `failed` with the reason, then approved again with the same
+    resources (the saga's retry; the folder is kept)."""
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk).update(
+            status=WorkspaceStatus.FAILED, status_reason=reason[:1000], step="", container_id=""
+        )
+        audit_log_record(
+            action="workspace.container_missing",
+            target=workspace,
+            server_id=workspace.server_id,
+            source="reconciler",
+            level=LogLevel.WARNING,
+            details={"username": workspace.owner.username, "reason": reason},
+        )
+    return workspace_approve(
+        actor=None,
+        user=workspace.owner,
+        server=workspace.server,
+        cpu=workspace.cpu,
+        memory=workspace.memory,
+        gpus=workspace.gpus,
+        image=workspace.image,
+    )
+
+
 # --- deletion ----------------------------------------------------------------------------
 
 
@@ -697,15 +752,7 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
     folder, and finally the account (provisioning). An unreachable agent leaves the account
     `deleting` with the error on the workspace; deleting again retries.
     """
-    from . import tasks
-
-    if user.pk == actor.pk:
-        raise Conflict("You cannot delete your own account.")
-    if (
-        user.is_admin
-        and not User.objects.filter(user_type=user.user_type, is_active=True).exclude(pk=user.pk).exists()
-    ):
-        raise Conflict("This is the last active admin and cannot be deleted.")
+    account_services.user_delete_check(actor=actor, user=user)
     if not Workspace.objects.filter(owner=user).exists():
         if delete_folder:
             folders.folder_delete(username=user.username)
@@ -727,7 +774,9 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
             target=user,
             details={"username": user.username, "delete_workspace": delete_folder},
         )
-        _enqueue(tasks.routes_workspace_unpublish, workspace.pk, delete_folder, actor.pk)
+        enqueue_on_commit(
+            STEP_TASK, "unpublish", workspace.pk, {"delete_folder": delete_folder, "actor_id": actor.pk}
+        )
     return True
 
 
@@ -775,15 +824,8 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
     try:
         if workspace.server is not None:
             client = AgentClient.for_server(workspace.server)
-            for call in (
-                lambda: client.stop_container(name, timeout=5),
-                lambda: client.delete_container(name),
-            ):
-                try:
-                    call()
-                except AgentError as exc:
-                    if exc.agent_status != 404:  # already gone is what we want
-                        raise
+            _transient_retry(lambda: client.stop_container(name, timeout=5, missing_ok=True))
+            _transient_retry(lambda: client.delete_container(name, missing_ok=True))
         folder_deleted = folders.folder_delete(username=user.username) if delete_folder else False
     except (ApplicationError, OSError) as exc:
         text = exc.message if isinstance(exc, ApplicationError) else str(exc)
@@ -806,10 +848,3 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
     )
     logger.info("Deleted {} and their workspace", user.username)
     return True
-
-
-def workspace_get_for(*, user: User, pk: int) -> Workspace:
-    try:
-        return selectors.workspace_list(user=user).get(pk=pk)
-    except Workspace.DoesNotExist as exc:
-        raise NotFound("No such workspace.") from exc

@@ -15,7 +15,6 @@ operations wait too), because "no answer" is not "no containers".
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -23,20 +22,21 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 from loguru import logger
 
 from accounts.models import User
 from audit.models import LogLevel
 from audit.services import audit_log_record
-from containers import folders, nginx
+from containers import folders, nginx, saga
 from containers import services as workspace_services
 from containers.models import Route, Workspace, WorkspaceStatus
 from events.models import EventKind
 from events.services import event_publish, job_key
 from mgmt.exceptions import ApplicationError, Conflict, NotFound
-from servers.agent_client import AgentClient, AgentError
+from servers.agent_client import AgentClient
+from servers.fanout import agent_deadline, agents_fan_out
 from servers.models import Server
 
 from .models import ReconcileRun, RunStatus
@@ -151,104 +151,54 @@ class _Run:
 
 # --- repairs (each calls the services the API and the saga use) -------------------------------
 def _delete_container(server: Server, container: dict[str, Any]) -> None:
-    try:
-        AgentClient.for_server(server).delete_container(container["id"])
-    except AgentError as exc:
-        if exc.agent_status != 404:  # gone already is what we want
-            raise
-
-
-def _adopt_container(workspace: Workspace, container: dict[str, Any]) -> None:
-    with transaction.atomic():
-        Workspace.objects.filter(pk=workspace.pk).update(
-            container_id=container["id"], container_name=container.get("name") or workspace.container_name
-        )
-
-
-def _recreate(workspace: Workspace, reason: str) -> None:
-    """Mark `failed` with the reason, then approve again with the same resources (the saga's retry)."""
-    with transaction.atomic():
-        Workspace.objects.filter(pk=workspace.pk).update(
-            status=WorkspaceStatus.FAILED, status_reason=reason[:1000], step="", container_id=""
-        )
-        audit_log_record(
-            action="workspace.container_missing",
-            target=workspace,
-            server_id=workspace.server_id,
-            source="reconciler",
-            level=LogLevel.WARNING,
-            details={"username": workspace.owner.username, "reason": reason},
-        )
-    workspace_services.workspace_approve(
-        actor=None,
-        user=workspace.owner,
-        server=workspace.server,
-        cpu=workspace.cpu,
-        memory=workspace.memory,
-        gpus=workspace.gpus,
-        image=workspace.image,
-    )
-
-
-def _record_ports(workspace: Workspace, vscode: int, jupyter: int) -> None:
-    with transaction.atomic():
-        Workspace.objects.filter(pk=workspace.pk).update(vscode_port=vscode, jupyter_port=jupyter)
-    workspace_services.workspace_routes_refresh(workspace_id=workspace.pk)
+    AgentClient.for_server(server).delete_container(container["id"], missing_ok=True)
 
 
 def _finish_or_undo(
     workspace: Workspace, containers: list[dict[str, Any]] | None, age: str
 ) -> tuple[str, Callable]:
-    """The repair of a stuck operation: what it does, and the call."""
+    """The repair of a stuck operation: what it does, and the call (the saga's own step table)."""
     pk = workspace.pk
+
+    def resume(step: str, args: dict[str, Any] | None = None, failure: str = "") -> Callable[[], None]:
+        """Run the saga from `step`; with `failure`, anything short of its end is this repair failing."""
+
+        def repair() -> None:
+            if saga.saga_run_inline(step, pk, args) is not saga.Next.DONE and failure:
+                raise ApplicationError(failure)
+
+        return repair
+
     if workspace.status == WorkspaceStatus.PENDING:
-
-        def provision() -> None:
-            if workspace_services.workspace_provision(workspace_id=pk):
-                outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
-                if outcome == workspace_services.PublishOutcome.UNDO:
-                    workspace_services.workspace_provision_undo(workspace_id=pk)
-                else:
-                    workspace_services.workspace_ready(workspace_id=pk)
-
-        return "provision it now (its queued task was lost)", provision
+        return "provision it now (its queued task was lost)", resume("provision")
     if workspace.status == WorkspaceStatus.DELETING:
 
+        def unfinished() -> str:
+            reason = Workspace.objects.filter(pk=pk).values_list("status_reason", flat=True).first()
+            return reason or "not done"
+
         def finish_delete() -> None:
-            workspace_services.workspace_routes_unpublish(workspace_id=pk)
-            if not workspace_services.workspace_teardown(workspace_id=pk, delete_folder=False):
-                raise ApplicationError(
-                    Workspace.objects.filter(pk=pk).values_list("status_reason", flat=True).first()
-                    or "not done"
-                )
+            if saga.saga_run_inline("unpublish", pk, {"delete_folder": False}) is not saga.Next.DONE:
+                raise ApplicationError(unfinished())
 
         return "finish the deletion (routes, container, account; the folder is kept)", finish_delete
     running = any(c.get("status") == "running" and _labels(c)[1] == str(pk) for c in containers or [])
     if workspace.status == WorkspaceStatus.STARTING and workspace.provisioned_at is not None:
         # A started workspace whose apps did not answer: never roll back what its owner has.
-
-        def check_again() -> None:
-            if not workspace_services.workspace_ready(workspace_id=pk, timeout=10):
-                raise ApplicationError("its apps still do not answer; see the container's logs")
-
-        return "check its apps again (it stays starting until they answer)", check_again
+        return (
+            "check its apps again (it stays starting until they answer)",
+            resume("ready", {"timeout": 10}, "its apps still do not answer; see the container's logs"),
+        )
     if workspace.step in ("routes", "ready") and running:
-
-        def finish_publish() -> None:
-            outcome = workspace_services.workspace_routes_publish(workspace_id=pk)
-            if outcome == workspace_services.PublishOutcome.UNDO:
-                workspace_services.workspace_provision_undo(workspace_id=pk)
-            elif not workspace_services.workspace_ready(workspace_id=pk):
-                raise ApplicationError("its apps do not answer")
-
-        return "finish it (write the routes, wait for the apps, mark active)", finish_publish
+        first = "ready" if workspace.status == WorkspaceStatus.STARTING else "routes"
+        return (
+            "finish it (write the routes, wait for the apps, mark active)",
+            resume(first, failure="its apps do not answer"),
+        )
     reason = (
         f"{workspace.step or 'start'}: interrupted ({age} without progress); rolled back by the reconciler"
     )
-    return (
-        "roll it back (container, folder) and mark it failed",
-        lambda: workspace_services.workspace_provision_undo(workspace_id=pk, reason=reason),
-    )
+    return "roll it back (container, folder) and mark it failed", resume("undo", {"reason": reason})
 
 
 # --- the comparison ----------------------------------------------------------------------------
@@ -318,7 +268,9 @@ def _check_server(
                 Kind.ADOPTED_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
                 detail=f"database has container {ws.container_id[:12]}, the host runs {container['id'][:12]}",
                 action="record the running container",
-                repair=lambda w=ws, c=container: _adopt_container(w, c),
+                repair=lambda w=ws, c=container: workspace_services.workspace_container_adopt(
+                    workspace=w, container_id=c["id"], container_name=c.get("name") or ""
+                ),
             )  # fmt: skip
         if ws.status == WorkspaceStatus.ACTIVE and container.get("status") != "running":
             run.found(
@@ -342,7 +294,9 @@ def _check_server(
                 Kind.PORT_MISMATCH, server=server.name, subject=ws.owner.username, workspace=ws,
                 detail=f"database {ws.vscode_port}/{ws.jupyter_port}, host {published[0]}/{published[1]}",
                 action="record the container's ports and rewrite the routes",
-                repair=lambda w=ws, p=published: _record_ports(w, p[0], p[1]),
+                repair=lambda w=ws, p=published: workspace_services.workspace_ports_record(
+                    workspace=w, vscode=p[0], jupyter=p[1]
+                ),
             )  # fmt: skip
     for ws in by_pk.values():
         if ws.pk in seen or ws.pk in run.handled or ws.status not in _HOLDS_CONTAINER:
@@ -352,7 +306,7 @@ def _check_server(
             Kind.MISSING_CONTAINER, server=server.name, subject=ws.owner.username, workspace=ws,
             detail=f"workspace {ws.status}, no container on the host",
             action="mark failed, then provision again (the folder is kept)",
-            repair=lambda w=ws, r=reason: _recreate(w, r),
+            repair=lambda w=ws, r=reason: workspace_services.workspace_recreate(workspace=w, reason=r),
         )  # fmt: skip
 
 
@@ -468,8 +422,13 @@ def _reconcile(
 
     try:
         step(f"Asking {len(servers)} host(s) for their containers")
-        with ThreadPoolExecutor(max_workers=max(1, min(len(servers), settings.SERVER_STATS_WORKERS))) as pool:
-            answers = list(pool.map(_list_containers, servers))
+        answers = agents_fan_out(
+            servers,
+            _list_containers,
+            deadline=agent_deadline(),
+            late=lambda s: (s, None, f"the agent did not answer within {agent_deadline():.0f}s"),
+            name="reconcile",
+        )
         listed: dict[int, list | None] = {server.pk: containers for server, containers, _ in answers}
         record.unreachable = [{"server": s.name, "reason": why} for s, c, why in answers if c is None]
         skipped = {server.pk for server, containers, _ in answers if containers is None}

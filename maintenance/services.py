@@ -24,6 +24,7 @@ from builds.services.uploads import upload_delete, upload_root
 from containers.models import Workspace
 from mgmt.exceptions import ApplicationError, ValidationFailed
 from registry.selectors import allowed_workspace_images
+from registry.services import server_image_prune
 from servers.agent_client import AgentClient
 from servers.models import Server
 from servers.services.stats import server_stats_prune
@@ -200,16 +201,10 @@ def cleanup_images(
                 report.items.append(label)
                 continue
             try:
-                client.delete_image(image["id"])
+                server_image_prune(server=server, image_id=image["id"], tags=tags)
             except ApplicationError as exc:  # e.g. 409: a container started using it meanwhile
                 report.errors.append(f"{label}: {exc.message}")
                 continue
             report.items.append(label)
-            audit_log_record(
-                action="image.prune",
-                details={"image": image["id"], "tags": tags},
-                source="system",
-                server_id=server.pk,
-            )
     report.count = len(report.items)
     return report

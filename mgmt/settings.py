@@ -213,7 +213,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # Queues by kind of work. Routes are database rows nginx reads, so nothing must run on the
 # nginx host.
 CELERY_TASK_ROUTES = {
-    "containers.tasks.*": {"queue": "provisioning"},
+    # A saga step's queue is given by the step table (containers/saga.py) as it is sent.
+    "containers.tasks.workspace_step_task": {"queue": "provisioning"},
     "builds.tasks.build_run_task": {"queue": "builds"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

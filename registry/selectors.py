@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ from django.db.models import QuerySet
 from loguru import logger
 
 from servers.agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from servers.fanout import agent_deadline, agents_fan_out
 from servers.models import Server
 
 from .clients import RegistryClient, validate_registry_url
@@ -100,27 +100,16 @@ def images_overview(servers: Iterable[Server], *, image: str = "") -> dict[str, 
     with its error and never delays the others.
     """
     servers = list(servers)
-    deadline = settings.AGENT_CONNECT_TIMEOUT + settings.AGENT_READ_TIMEOUT + 0.5
-    results: list[HostImages] = []
-    if servers:
-        targets = {s.pk: AgentTarget.for_server(s) for s in servers}  # secrets decrypted here
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=min(settings.SERVER_STATS_WORKERS, len(servers)), thread_name_prefix="agent-images"
-        )
-        try:
-            futures = {pool.submit(_images_of, s, targets[s.pk]): s for s in servers}
-            done, _ = concurrent.futures.wait(futures, timeout=deadline)
-            for future, server in futures.items():
-                if future in done:
-                    results.append(future.result())
-                else:
-                    results.append(
-                        HostImages(
-                            server.pk, server.name, False, f"Agent on {server.name} did not answer in time."
-                        )
-                    )
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+    targets = {s.pk: AgentTarget.for_server(s) for s in servers}  # secrets decrypted here, not in threads
+    results = agents_fan_out(
+        servers,
+        lambda server: _images_of(server, targets[server.pk]),
+        deadline=agent_deadline(),
+        late=lambda server: HostImages(
+            server.pk, server.name, False, f"Agent on {server.name} did not answer in time."
+        ),
+        name="images",
+    )
     by_tag: dict[str, list[dict[str, Any]]] = {}
     for host in results:
         for item in host.images:

@@ -190,6 +190,15 @@ def server_image_delete(*, actor: Any, server: Server, image: str, force: bool =
     return result
 
 
+def server_image_prune(*, server: Server, image_id: str, tags: list[str]) -> None:
+    """The cleanup policy's removal of an unused image (never forced: a 409 means it is in use)."""
+    AgentClient.for_server(server).delete_image(image_id)
+    server_images_forget(server)
+    audit_log_record(
+        action="image.prune", details={"image": image_id, "tags": tags}, source="system", server_id=server.pk
+    )
+
+
 def server_image_pull(
     *, actor: Any, server: Server, image: str, registry: Registry | None = None
 ) -> dict[str, Any]:

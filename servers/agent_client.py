@@ -257,30 +257,40 @@ class AgentClient:
     def create_container(self, config: dict[str, Any]) -> dict[str, Any]:
         return self._json("POST", "/api/containers", config, read_timeout=settings.AGENT_ACTION_READ_TIMEOUT)
 
-    def _container_action(self, container: str, action: str, *, timeout: int | None = None) -> dict[str, Any]:
+    def _container_action(
+        self, container: str, action: str, *, timeout: int | None = None, missing_ok: bool = False
+    ) -> dict[str, Any]:
+        """`missing_ok`: a container the agent does not know is what a removal wants ({} then)."""
         query = {"timeout": int(timeout)} if timeout is not None else None
         # Docker waits up to the stop timeout (10 s by default) before it kills; wait longer than that.
         read_timeout = settings.AGENT_ACTION_READ_TIMEOUT + (timeout or 0)
-        return self._json(
-            "POST",
-            f"/api/containers/{_segment(container)}/{action}",
-            {},
-            query=query,
-            read_timeout=read_timeout,
-        )
+        try:
+            return self._json(
+                "POST",
+                f"/api/containers/{_segment(container)}/{action}",
+                {},
+                query=query,
+                read_timeout=read_timeout,
+            )
+        except AgentError as exc:
+            if missing_ok and exc.agent_status == 404:
+                return {}
+            raise
 
     def start_container(self, container: str) -> dict[str, Any]:
         return self._container_action(container, "start")
 
-    def stop_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
+    def stop_container(
+        self, container: str, *, timeout: int | None = None, missing_ok: bool = False
+    ) -> dict[str, Any]:
         """Stop; `timeout` is the seconds Docker waits before killing (the read timeout grows with it)."""
-        return self._container_action(container, "stop", timeout=timeout)
+        return self._container_action(container, "stop", timeout=timeout, missing_ok=missing_ok)
 
     def restart_container(self, container: str, *, timeout: int | None = None) -> dict[str, Any]:
         return self._container_action(container, "restart", timeout=timeout)
 
-    def delete_container(self, container: str) -> dict[str, Any]:
-        return self._container_action(container, "delete")
+    def delete_container(self, container: str, *, missing_ok: bool = False) -> dict[str, Any]:
+        return self._container_action(container, "delete", missing_ok=missing_ok)
 
     def query_agent_port_info(self, container: str) -> dict[str, Any]:
         return self._json("GET", f"/api/containers/{_segment(container)}/ports")

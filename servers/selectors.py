@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from django.utils import timezone
 from loguru import logger
 
 from .agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from .fanout import agents_fan_out
 from .models import Server, ServerStats
 
 
@@ -108,26 +108,20 @@ def servers_stats_fetch(servers: Iterable[Server], *, use_cache: bool = True) ->
         return results
 
     targets = {s.pk: AgentTarget.for_server(s) for s in missing}  # secrets decrypted here, not in threads
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=min(settings.SERVER_STATS_WORKERS, len(missing)), thread_name_prefix="agent-stats"
+    answers = agents_fan_out(
+        list(targets.values()),
+        _fetch_one,
+        deadline=deadline,
+        late=lambda target: StatsResult(
+            False,
+            False,
+            timezone.now().isoformat(),
+            f"Agent on {target.name} did not answer within {deadline:.1f}s.",
+            elapsed_ms=int(deadline * 1000),
+        ),
+        name="stats",
     )
-    try:
-        futures = {pool.submit(_fetch_one, target): pk for pk, target in targets.items()}
-        done, _ = concurrent.futures.wait(futures, timeout=deadline)
-        fresh: dict[int, StatsResult] = {}
-        for future, pk in futures.items():
-            if future in done:
-                fresh[pk] = future.result()
-            else:
-                fresh[pk] = StatsResult(
-                    False,
-                    False,
-                    timezone.now().isoformat(),
-                    f"Agent on {targets[pk].name} did not answer within {deadline:.1f}s.",
-                    elapsed_ms=int(deadline * 1000),
-                )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    fresh = dict(zip(targets, answers, strict=True))
     cache.set_many({stats_cache_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL)
     cache.set_many({_last_key(pk): asdict(r) for pk, r in fresh.items()}, settings.SERVER_STATS_TTL * 20)
     if use_cache:

@@ -19,10 +19,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.permissions import user_has_permission
 from audit.services import audit_log_record
 from events.models import EventKind
 from events.services import event_publish, job_key
 from mgmt.exceptions import Conflict, PermissionDenied, ValidationFailed
+from mgmt.queueing import enqueue_on_commit
 from registry.clients import validate_repository, validate_tag
 from registry.models import Registry
 from servers.models import Server
@@ -46,7 +48,7 @@ _LINE_MAX = 4000
 
 
 def _may_build_in(actor: Any, project: Project) -> bool:
-    return getattr(actor, "user_type", None) == "admin" or actor.has_perm("builds.build_in_project", project)
+    return user_has_permission(actor, "manage_images") or actor.has_perm("builds.build_in_project", project)
 
 
 # --- create and cancel ----------------------------------------------------------------------
@@ -138,18 +140,12 @@ def build_create(
                 server_id=server.pk,
                 details={"reference": reference, "source": source, "push": push, "server": server.name},
             )
-            transaction.on_commit(lambda: _enqueue(build.pk))
+            enqueue_on_commit("builds.tasks.build_run_task", build.pk)
     except Exception:
         if context_file:
             (_context_dir() / context_file).unlink(missing_ok=True)
         raise
     return build
-
-
-def _enqueue(build_id: int) -> None:
-    from ..tasks import build_run_task
-
-    build_run_task.delay(build_id)
 
 
 @transaction.atomic

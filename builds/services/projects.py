@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.permissions import user_has_permission
 from audit.services import audit_log_record
 from mgmt.exceptions import Conflict
 
@@ -24,8 +25,8 @@ def project_create(*, actor: Any, name: str, description: str = "") -> Project:
     if Project.objects.filter(name=name).exists():
         raise Conflict(f"name: a project called {name!r} exists already.")
     project = Project.objects.create(name=name, description=description, created_by=actor)
-    if getattr(actor, "user_type", None) == "qvp":
-        _member_grant(project, actor)
+    if user_has_permission(actor, "build_images") and not user_has_permission(actor, "manage_images"):
+        _member_grant(project, actor)  # a qvp sees only their projects: they join the one they make
     audit_log_record(action="project.create", actor=actor, target=project, details={"name": name})
     return project
 
@@ -55,7 +56,7 @@ def _member_grant(project: Project, user: Any) -> None:
 @transaction.atomic
 def project_member_add(*, actor: Any, project: Project, user: Any) -> Project:
     """Members are operators (admin or qvp): regular users have no access to builds at all."""
-    if getattr(user, "user_type", None) not in ("admin", "qvp") or not user.is_active:
+    if not user_has_permission(user, "build_images") or not user.is_active:
         raise Conflict(f"user: {user.username} is not an active operator (admin or qvp).")
     _member_grant(project, user)
     audit_log_record(

@@ -64,14 +64,14 @@ def _kill_at(monkeypatch, step: str) -> None:
     following = {"folder": ws_services.ProvisionStep.CONTAINER, "container": ws_services.ProvisionStep.PORTS}[
         step
     ]
-    real = ws_services._set_step
+    real = ws_services.workspace_step_set
 
     def set_step(workspace, new_step):
         if new_step == following:
             raise WorkerKilled
         real(workspace, new_step)
 
-    monkeypatch.setattr(ws_services, "_set_step", set_step)
+    monkeypatch.setattr(ws_services, "workspace_step_set", set_step)
 
 
 @pytest.mark.parametrize("step", ["folder", "container", "routes"])
@@ -126,14 +126,14 @@ def test_agent_killed_after_the_container_then_back(stack, agent_factory, monkey
     admin = UserFactory(username=unique_username("ad"), admin=True)
     user = UserFactory(username=unique_username("a"), pending=True)
     agent = stack.agent
-    real = ws_services._set_step
+    real = ws_services.workspace_step_set
 
     def agent_dies(workspace, new_step):
         if new_step == ws_services.ProvisionStep.PORTS:
             agent.stop(remove_containers=False)
         real(workspace, new_step)
 
-    monkeypatch.setattr(ws_services, "_set_step", agent_dies)
+    monkeypatch.setattr(ws_services, "workspace_step_set", agent_dies)
     ws_services.workspace_approve(actor=admin, user=user)
     monkeypatch.undo()
     workspace = Workspace.objects.get(owner=user)
