@@ -6,7 +6,6 @@ nginx's `auth_request` checks on every workspace URL.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -21,8 +20,7 @@ from mgmt.exceptions import ApplicationError
 
 def page_user(request: HttpRequest) -> User | None:
     """The person behind the session cookie, or None."""
-    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
-    session = selectors.session_get_live(token=token)
+    session = selectors.cookie_session(request)
     return session.user if session else None
 
 
@@ -71,8 +69,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_page(request: HttpRequest) -> HttpResponse:
-    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
-    session = selectors.session_get_live(token=token)
+    session = selectors.cookie_session(request)
     if session is not None:
         services.session_revoke(session=session)
     auth.logout(request)  # the admin's Django session ends with it

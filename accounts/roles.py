@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Q
 from guardian.shortcuts import assign_perm, remove_perm
@@ -153,6 +154,13 @@ class MatrixModelAdmin(admin.ModelAdmin):
 
     def _granted(self, request: Any, perm: str | None) -> bool:
         return perm is not None and user_has_permission(request.user, perm)
+
+    def require(self, request: Any, *perms: str) -> None:
+        """Refuse (403) unless the matrix grants every one of `perms` (default: the view right),
+        for the admin's own views and buttons that are service calls."""
+        wanted = perms or (self.view_permission,)
+        if not all(self._granted(request, perm) for perm in wanted):
+            raise PermissionDenied("Your role does not allow this action.")
 
     def has_module_permission(self, request: Any) -> bool:
         return self.has_view_permission(request)

@@ -45,6 +45,11 @@ def token_from_request(request: Any) -> tuple[str | None, bool]:
     return (cookie or None), True
 
 
+def cookie_session(request: Any) -> UserSession | None:
+    """The live session of the request's workspace cookie (the pages' and the edge's sign-in)."""
+    return session_get_live(token=request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE))
+
+
 def request_session_user(request: Any) -> User | None:
     """The person whose live session token the request carries (Bearer header or cookie), or None."""
     session = session_get_live(token=token_from_request(request)[0])

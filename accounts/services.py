@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.models import LogLevel
+from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
 from mgmt.client_ip import client_ip
 from mgmt.exceptions import Conflict, NotAuthenticated, PermissionDenied, TooManyRequests, ValidationFailed
@@ -317,7 +317,7 @@ def sessions_purge_expired(
             audit_log_record(
                 action="session.purge",
                 details={"deleted": deleted, "before": cutoff.isoformat()},
-                source="system",
+                source=AuditSource.SYSTEM,
             )
     return deleted
 
@@ -488,23 +488,23 @@ def user_delete_finished(
         actor=actor,
         target=user,
         server_id=server_id,
-        source="worker",
+        source=AuditSource.WORKER,
         details={"email": user.email, "username": user.username, **details},
     )
     user.delete()
 
 
 @transaction.atomic
-def user_delete_check(*, actor: Any, user: User) -> None:
+def user_delete_check(*, actor: User | None, user: User) -> None:
     """The rules of every deletion (here and the containers app's teardown): never oneself, never
-    the last active admin."""
-    if user.pk == actor.pk:
+    the last active admin. `actor` None: a command run without a person behind it."""
+    if actor is not None and user.pk == actor.pk:
         raise Conflict("You cannot delete your own account.")
     if _is_last_active_admin(user):
         raise Conflict("This is the last active admin and cannot be deleted.")
 
 
-def user_delete(*, actor: User, user: User) -> None:
+def user_delete(*, actor: User | None, user: User, source: AuditSource = AuditSource.API) -> None:
     """Delete the account (the workspace part is added by the containers app)."""
     user_delete_check(actor=actor, user=user)
     user_sessions_revoke(user=user)
@@ -512,6 +512,7 @@ def user_delete(*, actor: User, user: User) -> None:
         action="user.delete",
         actor=actor,
         target=user,
+        source=source,
         details={"email": user.email, "username": user.username},
     )
     user.delete()
@@ -523,7 +524,7 @@ def user_create_admin(
     username: str,
     password: str,
     actor: User | None = None,
-    source: str = "command",
+    source: AuditSource = AuditSource.COMMAND,
     check_password: bool = True,
 ) -> User:
     """An active admin account (management commands, first start)."""
@@ -588,5 +589,7 @@ def user_import_legacy(
             user.created_at = created_at
         user.save()
         user_role_sync(user=user)
-        audit_log_record(action="user.import", target=user, source="command", details={"email": email})
+        audit_log_record(
+            action="user.import", target=user, source=AuditSource.COMMAND, details={"email": email}
+        )
     return user

@@ -12,6 +12,17 @@ class LogLevel(models.TextChoices):
     ERROR = "error", "Error"
 
 
+class AuditSource(models.TextChoices):
+    """Where a change came from; the acting person, if any, is the row's actor."""
+
+    API = "api", "API"
+    ADMIN = "admin", "Admin site"
+    COMMAND = "command", "Management command"
+    WORKER = "worker", "Celery worker"
+    RECONCILER = "reconciler", "Reconciler"
+    SYSTEM = "system", "Periodic job"
+
+
 class AuditLog(models.Model):
     """Append-only: rows are written by `audit.services.audit_log_record` and never changed."""
 
@@ -25,7 +36,7 @@ class AuditLog(models.Model):
     request_id = models.CharField(max_length=64, blank=True, default="")
     server_id = models.CharField(max_length=100, blank=True, default="")
     log_level = models.CharField(max_length=20, choices=LogLevel.choices, default=LogLevel.INFO)
-    source = models.CharField(max_length=100, blank=True, default="api")
+    source = models.CharField(max_length=100, choices=AuditSource.choices, default=AuditSource.API)
     target_type = models.CharField(max_length=100, blank=True, default="")
     target_id = models.CharField(max_length=64, blank=True, default="")
     target_repr = models.CharField(max_length=255, blank=True, default="")

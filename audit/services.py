@@ -10,7 +10,7 @@ from django.db import models, transaction
 from mgmt.logging import current_request_id
 
 from .middleware import current_request_ip
-from .models import AuditLog, LogLevel
+from .models import AuditLog, AuditSource, LogLevel
 
 # Keys whose values never reach the audit log, at any depth.
 _SECRET_KEYS = ("password", "token", "secret", "private_key", "passphrase", "credential", "authorization")
@@ -35,13 +35,15 @@ def audit_log_record(
     details: dict[str, Any] | None = None,
     ip_address: str | None = None,
     level: str = LogLevel.INFO,
-    source: str = "api",
+    source: AuditSource = AuditSource.API,
     server_id: str | int | None = None,
 ) -> AuditLog:
     """Write one audit row. Secret-looking keys in `details` are redacted.
 
-    The request's client address and request id are added when there is a request.
+    The request's client address and request id are added when there is a request. `source` is
+    one of AuditSource (an unknown one is a programming error, refused here).
     """
+    source = AuditSource(source)
     username = ""
     if actor is not None and getattr(actor, "is_authenticated", False):
         username = actor.username
@@ -78,6 +80,6 @@ def audit_log_purge(*, before: datetime, dry_run: bool = False) -> int:
         audit_log_record(
             action="audit.purge",
             details={"deleted": deleted, "before": before.isoformat()},
-            source="system",
+            source=AuditSource.SYSTEM,
         )
     return deleted

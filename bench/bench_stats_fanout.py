@@ -41,7 +41,7 @@ django.setup()
 import requests  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from servers.agent_client import AgentClient, AgentTarget  # noqa: E402
+from servers.clients.agent import AgentClient, AgentTarget  # noqa: E402
 from servers.models import Server  # noqa: E402
 from servers.selectors import servers_stats_fetch  # noqa: E402
 from tests.agent_process import AGENT_DIR, unique_prefix  # noqa: E402

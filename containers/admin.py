@@ -23,11 +23,11 @@ from django.views.decorators.http import require_POST
 
 from accounts import services as account_services
 from accounts.models import UserStatus
-from accounts.permissions import user_has_permission
+from accounts.roles import MatrixModelAdmin
 from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError, Conflict
 from registry.selectors import allowed_workspace_images, default_workspace_image, images_overview
-from servers.agent_client import LOG_CURSOR_RE
+from servers.clients.agent import LOG_CURSOR_RE
 from servers.models import Server
 
 from . import selectors, services
@@ -103,36 +103,15 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
-class _MatrixAdmin(ServiceErrorsAdminMixin, admin.ModelAdmin):
-    """Seen and used by the roles the matrix names in `permission`; nobody adds, edits or deletes."""
+class _MatrixAdmin(ServiceErrorsAdminMixin, MatrixModelAdmin):
+    """Seen and used by the roles the matrix names in `view_permission`; nobody adds, edits or
+    deletes here: every change is a button or action that calls a service."""
 
-    permission = "manage_users"
-
-    def allowed(self, request: HttpRequest, perm: str | None = None) -> bool:
-        return user_has_permission(request.user, perm or self.permission)
-
-    def require(self, request: HttpRequest, *perms: str) -> None:
-        if not all(self.allowed(request, perm) for perm in perms or (self.permission,)):
-            raise PermissionDenied("Your role does not allow this action.")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.allowed(request)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self.allowed(request)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    view_permission = "manage_users"
 
     def get_actions(self, request: HttpRequest) -> dict:
         # Actions need a "change" right by default; these are guarded by the matrix instead.
-        return super().get_actions(request) if self.allowed(request) else {}
+        return super().get_actions(request) if self._granted(request, self.view_permission) else {}
 
     def _url(self, name: str) -> str:
         opts = self.model._meta
@@ -245,7 +224,7 @@ _OPERATIONS: dict[str, tuple[str, ...]] = {
 
 @admin.register(Workspace)
 class WorkspaceAdmin(_MatrixAdmin):
-    permission = "manage_workspaces"
+    view_permission = "manage_workspaces"
     # The buttons next to the status, so that a narrow window still shows them.
     list_display = (
         "owner", "status", "operations", "server", "step", "image", "vscode_port", "jupyter_port",
@@ -317,7 +296,7 @@ class WorkspaceAdmin(_MatrixAdmin):
         """One service call; its refusal is an error message."""
         try:
             if operation == "retry":
-                self.require(request, self.permission, "manage_users")  # approving is a user manager's
+                self.require(request, self.view_permission, "manage_users")  # approving is a user manager's
                 if workspace.status != WorkspaceStatus.FAILED:
                     raise Conflict(f"Only a failed workspace is retried; this one is {workspace.status}.")
                 server = workspace.server
@@ -345,7 +324,7 @@ class WorkspaceAdmin(_MatrixAdmin):
         return _back(request, reverse(f"admin:{self._url('changelist')}"))
 
     def retry_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        self.require(request, self.permission, "manage_users")
+        self.require(request, self.view_permission, "manage_users")
         workspace = get_object_or_404(self.get_queryset(request).select_related("owner", "server"), pk=pk)
         self._operate(request, workspace, "retry")
         return _back(request, reverse(f"admin:{self._url('changelist')}"))

@@ -49,8 +49,7 @@ def edge_authorize(request: HttpRequest) -> HttpResponse:
     host = (request.GET.get("host") or "").lower()
     if edge.host_parse(host) is None:
         return _message(request, "Not a workspace", "This is not a workspace address.", 400)
-    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME_WORKSPACE)
-    session = account_selectors.session_get_live(token=token)
+    session = account_selectors.cookie_session(request)
     if session is None:
         return HttpResponseRedirect("/login?" + urlencode({"next": request.get_full_path()}))
     next_path = _raw_next(request)

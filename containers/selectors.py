@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from mgmt.exceptions import Conflict, NotFound
-from servers.agent_client import AgentClient, AgentError, AgentUnavailable
+from servers.clients.agent import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStatus
 
 from . import edge

@@ -35,7 +35,7 @@ from loguru import logger
 from accounts import services as account_services
 from accounts.models import User, UserStatus
 from accounts.roles import owner_permissions_grant
-from audit.models import LogLevel
+from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
 from events.models import EventKind
 from events.services import event_publish, job_key
@@ -43,7 +43,7 @@ from mgmt.db import atomic_retry
 from mgmt.exceptions import ApplicationError, Conflict, ValidationFailed
 from mgmt.queueing import enqueue_on_commit
 from registry.selectors import allowed_workspace_images, default_workspace_image
-from servers.agent_client import AgentClient, AgentError, AgentUnavailable
+from servers.clients.agent import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server
 
 from . import edge, folders, nginx, selectors
@@ -562,7 +562,7 @@ def _workspace_mark_active(workspace: Workspace) -> bool:
         actor=workspace.approved_by,
         target=workspace,
         server_id=workspace.server_id,
-        source="worker",
+        source=AuditSource.WORKER,
         details={
             "username": workspace.owner.username,
             "container": workspace.container_name,
@@ -614,7 +614,7 @@ def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
             actor=workspace.approved_by,
             target=workspace,
             server_id=workspace.server_id,
-            source="worker",
+            source=AuditSource.WORKER,
             level=LogLevel.ERROR,
             details={"username": workspace.owner.username, "reason": full[:1000]},
         )
@@ -726,7 +726,7 @@ def workspace_recreate(*, workspace: Workspace, reason: str) -> tuple[Workspace,
             action="workspace.container_missing",
             target=workspace,
             server_id=workspace.server_id,
-            source="reconciler",
+            source=AuditSource.RECONCILER,
             level=LogLevel.WARNING,
             details={"username": workspace.owner.username, "reason": reason},
         )
@@ -744,19 +744,22 @@ def workspace_recreate(*, workspace: Workspace, reason: str) -> tuple[Workspace,
 # --- deletion ----------------------------------------------------------------------------
 
 
-def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = False) -> bool:
+def workspace_user_delete(
+    *, actor: User | None, user: User, delete_folder: bool = False, source: AuditSource = AuditSource.API
+) -> bool:
     """Delete a person and their workspace. True when the teardown was queued (202), False when
     the account had no workspace and is gone already.
 
     The teardown removes routes (edge), then stops and deletes the container, optionally the
     folder, and finally the account (provisioning). An unreachable agent leaves the account
-    `deleting` with the error on the workspace; deleting again retries.
+    `deleting` with the error on the workspace; deleting again retries. `actor` None with
+    `source` COMMAND: a shell command run without naming an admin.
     """
     account_services.user_delete_check(actor=actor, user=user)
     if not Workspace.objects.filter(owner=user).exists():
         if delete_folder:
             folders.folder_delete(username=user.username)
-        account_services.user_delete(actor=actor, user=user)
+        account_services.user_delete(actor=actor, user=user, source=source)
         return False
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
@@ -772,11 +775,11 @@ def workspace_user_delete(*, actor: User, user: User, delete_folder: bool = Fals
             action="user.delete_requested",
             actor=actor,
             target=user,
+            source=source,
             details={"username": user.username, "delete_workspace": delete_folder},
         )
-        enqueue_on_commit(
-            STEP_TASK, "unpublish", workspace.pk, {"delete_folder": delete_folder, "actor_id": actor.pk}
-        )
+        args = {"delete_folder": delete_folder, "actor_id": actor.pk if actor is not None else None}
+        enqueue_on_commit(STEP_TASK, "unpublish", workspace.pk, args)
     return True
 
 
@@ -791,7 +794,7 @@ def _teardown_failed(workspace_id: int, reason: str, actor_id: int | None) -> No
             action="user.delete_failed",
             actor=User.objects.filter(pk=actor_id).first(),
             target=workspace.owner,
-            source="worker",
+            source=AuditSource.WORKER,
             level=LogLevel.ERROR,
             details={"username": workspace.owner.username, "reason": reason[:1000]},
         )

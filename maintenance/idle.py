@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from audit.models import AuditSource
 from audit.services import audit_log_record
 from containers import services as workspace_services
 from containers.models import RouteActivity, Workspace, WorkspaceStatus
 from mgmt.exceptions import ApplicationError
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 
 from .services import CleanupReport
 
@@ -69,7 +70,7 @@ def workspaces_stop_idle(*, dry_run: bool = False, now: datetime | None = None) 
             action="workspace.idle_stop",
             target=workspace,
             server_id=workspace.server_id,
-            source="system",
+            source=AuditSource.SYSTEM,
             details={"username": workspace.owner.username, "idle_minutes": minutes, "cpu_percent": cpu},
         )
     report.count = len(report.items)

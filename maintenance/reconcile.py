@@ -27,7 +27,7 @@ from django.utils import timezone
 from loguru import logger
 
 from accounts.models import User
-from audit.models import LogLevel
+from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
 from containers import folders, nginx, saga
 from containers import services as workspace_services
@@ -35,7 +35,7 @@ from containers.models import Route, Workspace, WorkspaceStatus
 from events.models import EventKind
 from events.services import event_publish, job_key
 from mgmt.exceptions import ApplicationError, Conflict, NotFound
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from servers.fanout import agent_deadline, agents_fan_out
 from servers.models import Server
 
@@ -142,7 +142,7 @@ class _Run:
             server_id=Server.objects.filter(name=server).values_list("pk", flat=True).first()
             if server
             else None,
-            source="reconciler",
+            source=AuditSource.RECONCILER,
             level=LogLevel.INFO if finding.outcome == "done" else LogLevel.ERROR,
             details={"subject": subject, "detail": detail, "action": action, "outcome": finding.outcome},
         )

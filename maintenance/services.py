@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.services import sessions_purge_expired
+from audit.models import AuditSource
 from audit.services import audit_log_purge, audit_log_record
 from builds.models import GuestUpload
 from builds.services.uploads import upload_delete, upload_root
@@ -25,7 +26,7 @@ from containers.models import Workspace
 from mgmt.exceptions import ApplicationError, ValidationFailed
 from registry.selectors import allowed_workspace_images
 from registry.services import server_image_prune
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from servers.models import Server
 from servers.services.stats import server_stats_prune
 
@@ -106,7 +107,9 @@ def cleanup_uploads(*, dry_run: bool = False, now: datetime | None = None) -> Cl
         report.items.append(f"partial file {path.name} without an upload")
         if not dry_run:
             path.unlink(missing_ok=True)
-            audit_log_record(action="upload.purge_file", details={"file": path.name}, source="system")
+            audit_log_record(
+                action="upload.purge_file", details={"file": path.name}, source=AuditSource.SYSTEM
+            )
     report.count = len(report.items)
     return report
 
@@ -122,7 +125,11 @@ def cleanup_policy_get() -> CleanupPolicy:
 
 @transaction.atomic
 def cleanup_policy_update(
-    *, actor: Any, prune_unused_images: bool, image_prune_repositories: str, source: str = "admin"
+    *,
+    actor: Any,
+    prune_unused_images: bool,
+    image_prune_repositories: str,
+    source: AuditSource = AuditSource.ADMIN,
 ) -> CleanupPolicy:
     """Set the cleanup switches (the admin's one row); audited with what changed."""
     prefixes = [p.strip() for p in image_prune_repositories.split(",") if p.strip()]

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from loguru import logger
 
-from servers.agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from servers.clients.agent import AgentClient, AgentError, AgentTarget, AgentUnavailable
 from servers.fanout import agent_deadline, agents_fan_out
 from servers.models import Server
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.models import AuditSource
 from audit.services import audit_log_record
 from mgmt.exceptions import Conflict, ValidationFailed
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from servers.models import Server
 
 from .clients import validate_registry_url, validate_repository, validate_tag
@@ -195,7 +196,10 @@ def server_image_prune(*, server: Server, image_id: str, tags: list[str]) -> Non
     AgentClient.for_server(server).delete_image(image_id)
     server_images_forget(server)
     audit_log_record(
-        action="image.prune", details={"image": image_id, "tags": tags}, source="system", server_id=server.pk
+        action="image.prune",
+        details={"image": image_id, "tags": tags},
+        source=AuditSource.SYSTEM,
+        server_id=server.pk,
     )
 
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from accounts.roles import MatrixModelAdmin
+from audit.models import AuditSource
 from mgmt.admin_mixins import ServiceErrorsAdminMixin, WriteOnlySecretsAdminMixin, secret_field, secret_state
 from mgmt.exceptions import ApplicationError
 
@@ -162,10 +163,10 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
         fields = form.service_fields()
         if change:
             server = hosts.server_update(
-                actor=request.user, server=Server.objects.get(pk=obj.pk), source="admin", **fields
+                actor=request.user, server=Server.objects.get(pk=obj.pk), source=AuditSource.ADMIN, **fields
             )
         else:
-            server = hosts.server_register(actor=request.user, source="admin", **fields)
+            server = hosts.server_register(actor=request.user, source=AuditSource.ADMIN, **fields)
         obj.pk = obj.id = server.pk
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
@@ -178,11 +179,11 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
         return deleted, counts, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Server) -> None:
-        hosts.server_delete(actor=request.user, server=obj, source="admin")
+        hosts.server_delete(actor=request.user, server=obj, source=AuditSource.ADMIN)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
         for server in queryset:
-            hosts.server_delete(actor=request.user, server=server, source="admin")
+            hosts.server_delete(actor=request.user, server=server, source=AuditSource.ADMIN)
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Server], what: str, call: Any) -> None:
         for server in queryset:
@@ -199,7 +200,7 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "draining",
-            lambda s: hosts.server_drain(actor=request.user, server=s, drain=True, source="admin"),
+            lambda s: hosts.server_drain(actor=request.user, server=s, drain=True, source=AuditSource.ADMIN),
         )
 
     @admin.action(description="Undrain", permissions=["change"])
@@ -208,7 +209,7 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "takes workspaces again",
-            lambda s: hosts.server_drain(actor=request.user, server=s, drain=False, source="admin"),
+            lambda s: hosts.server_drain(actor=request.user, server=s, drain=False, source=AuditSource.ADMIN),
         )
 
     @admin.action(description="Poll stats now", permissions=["change"])
@@ -223,7 +224,7 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             request,
             queryset,
             "SSH works",
-            lambda s: ssh.server_ssh_check(actor=request.user, server=s, source="admin"),
+            lambda s: ssh.server_ssh_check(actor=request.user, server=s, source=AuditSource.ADMIN),
         )
 
 

@@ -14,7 +14,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 from loguru import logger
 
-from .agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from .clients.agent import AgentClient, AgentError, AgentTarget, AgentUnavailable
 from .fanout import agents_fan_out
 from .models import Server, ServerStats
 

@@ -69,6 +69,16 @@ def localhost_url(base_url: str, host: str, path: str = "/") -> str:
     return f"{parts.scheme}://{host}{port}{path}"
 
 
+def admin_log_in(page: Page, base_url: str, email: str) -> None:
+    """Sign in to the admin site as `email` (its password is the factories' TEST_PASSWORD)."""
+    from tests.factories import TEST_PASSWORD
+
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("input[type=submit]")
+
+
 @pytest.fixture(scope="session")
 def chromium_browser() -> Iterator[Browser]:
     """One headless Debian Chromium for the whole session (per xdist worker)."""

@@ -11,7 +11,7 @@ from containers.models import Workspace
 from tests.factories import UserFactory
 from tests.ownership import ROOT, _Recorder
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.cross_app_writes]
 
 
 def _run_as(app: str, source: str, **names) -> _Recorder:
@@ -53,3 +53,14 @@ def test_own_writes_test_setup_and_cascades_pass():
     # accounts deletes a person; their workspace goes with them through on_delete=CASCADE.
     assert _run_as("accounts", "owner.delete()", owner=owner).found == []
     assert not Workspace.objects.exists()
+
+
+def test_middleware_and_key_rotation_pass_writes_through_to_whoever_called_them():
+    owner = UserFactory()
+    for app in ("audit/middleware.py", "mgmt/logging.py", "mgmt/services.py"):
+        source = "Workspace.objects.update(step='z')"
+        recorder = _Recorder()
+        with connection.execute_wrapper(recorder.execute):
+            exec(compile(source, str(ROOT / app), "exec"), {"Workspace": Workspace})
+        assert recorder.found == [], app  # nothing but the framework and the test beneath them
+    assert Workspace.objects.filter(owner=owner).count() == 0

@@ -1,7 +1,7 @@
 """Request signing between the platform and a host agent (HMAC-SHA256).
 
 Standard library only: the agent uses it to verify, the platform's agent
-client (`servers/agent_client.py`) imports the same module to sign.
+client (`servers/clients/agent.py`) imports the same module to sign.
 
 Canonical string (UTF-8), one field per line:
 

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.permissions import user_has_permission
+from audit.models import AuditSource
 from audit.services import audit_log_record
 from events.models import EventKind
 from events.services import event_publish, job_key
@@ -226,7 +227,7 @@ def builds_fail_abandoned(*, now: Any = None) -> int:
                 audit_log_record(
                     action="build.fail",
                     target=Build.objects.get(pk=pk),
-                    source="celery",
+                    source=AuditSource.WORKER,
                     details={"reason": reason},
                 )
                 count += 1

@@ -20,10 +20,11 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from loguru import logger
 
+from audit.models import AuditSource
 from audit.services import audit_log_record
 from mgmt.exceptions import ApplicationError, NotFound, ValidationFailed
 from registry.selectors import server_images_forget
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 
 from ..models import ACTIVE_BUILD_STATUSES, Build, BuildSource, BuildStatus
 from .builds import (
@@ -163,7 +164,7 @@ def _fail(build: Build, log: _LogWriter, reason: str) -> None:
             audit_log_record(
                 action="build.fail",
                 target=build,
-                source="celery",
+                source=AuditSource.WORKER,
                 server_id=build.server_id,
                 details={"reference": build.reference, "reason": reason[:500]},
             )
@@ -204,7 +205,7 @@ def _run_steps(build: Build, client: AgentClient | None, log: _LogWriter) -> Non
         audit_log_record(
             action="build.succeed",
             target=build,
-            source="celery",
+            source=AuditSource.WORKER,
             server_id=build.server_id,
             details={"reference": build.reference, "image_id": image_id, "digest": digest},
         )

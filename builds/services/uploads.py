@@ -228,7 +228,7 @@ def upload_import(
     """
     from registry.models import validate_image_ref
     from registry.selectors import server_images_forget
-    from servers.agent_client import AgentClient
+    from servers.clients.agent import AgentClient
 
     _check_importable(upload)
     tag = tag or upload_base_reference(upload)
@@ -263,7 +263,7 @@ def upload_import(
 
 def upload_image_ensure(*, upload: GuestUpload, server: Any, tag: str) -> None:
     """Import the upload on `server` as `tag` unless that image is there already (builds reuse it)."""
-    from servers.agent_client import AgentClient, AgentError
+    from servers.clients.agent import AgentClient, AgentError
 
     try:
         AgentClient.for_server(server).get_image(tag)

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from containers.models import Workspace
 from containers.selectors import workspace_links
 from mgmt.api.query import QuerySerializer
-from servers.agent_client import LOG_CURSOR_RE
+from servers.clients.agent import LOG_CURSOR_RE
 from servers.models import Server
 
 # Sizes of at least 64 MiB (containers.services.memory_parse takes more spellings, e.g. "1.5GiB").

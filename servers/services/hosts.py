@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.permissions import user_has_permission
-from audit.models import LogLevel
+from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
 from mgmt.exceptions import Conflict, PermissionDenied, ValidationFailed
 from servers.models import Server, ServerStatus
@@ -147,7 +147,7 @@ def server_register(
     ssh_password: str = "",
     ssh_host_key_fingerprint: str = "",
     labels: dict[str, str] | None = None,
-    source: str = "api",
+    source: AuditSource = AuditSource.API,
 ) -> Server:
     require_manage(actor)
     if not agent_secret:
@@ -181,7 +181,9 @@ def server_register(
 
 
 @transaction.atomic
-def server_update(*, actor: Any, server: Server, source: str = "api", **changes: Any) -> Server:
+def server_update(
+    *, actor: Any, server: Server, source: AuditSource = AuditSource.API, **changes: Any
+) -> Server:
     require_manage(actor)
     unknown = set(changes) - set(_PLAIN_FIELDS) - set(_SECRET_FIELDS) - {"ssh_host_key_fingerprint"}
     if unknown:
@@ -217,7 +219,9 @@ def server_update(*, actor: Any, server: Server, source: str = "api", **changes:
 
 
 @transaction.atomic
-def server_drain(*, actor: Any, server: Server, drain: bool = True, source: str = "api") -> Server:
+def server_drain(
+    *, actor: Any, server: Server, drain: bool = True, source: AuditSource = AuditSource.API
+) -> Server:
     """Draining: no new workspaces go to the server; existing ones keep running."""
     require_manage(actor)
     server = Server.objects.select_for_update().get(pk=server.pk)
@@ -248,7 +252,9 @@ class DeleteOutcome:
 
 
 @transaction.atomic
-def server_delete(*, actor: Any, server: Server, force: bool = False, source: str = "api") -> DeleteOutcome:
+def server_delete(
+    *, actor: Any, server: Server, force: bool = False, source: AuditSource = AuditSource.API
+) -> DeleteOutcome:
     """Delete a server; refused while something lives on it, unless forced (which says what stays)."""
     if actor is not None and not user_has_permission(actor, "delete_server"):
         raise PermissionDenied("Only admins may delete servers.")

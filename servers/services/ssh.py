@@ -10,11 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from audit.models import LogLevel
+from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
 from mgmt.exceptions import Conflict, ValidationFailed
+from servers.clients.ssh import CommandResult, SSHSession, SSHTarget, fetch_host_key_fingerprint
 from servers.models import Server
-from servers.ssh_client import CommandResult, SSHSession, SSHTarget, fetch_host_key_fingerprint
 
 from .hosts import require_manage, validate_fingerprint
 from .stats import server_stats_invalidate
@@ -43,41 +43,40 @@ def _ssh_target(server: Server, *, with_fingerprint: bool = True) -> SSHTarget:
     )
 
 
-def _ssh_run(*, actor: Any, server: Server, action: str, command: str, source: str) -> CommandResult:
+def _ssh_run(*, actor: Any, server: Server, action: str, command: str, source: AuditSource) -> CommandResult:
     """Run one command over SSH and audit it, whether it worked or not."""
     require_manage(actor)
     target = _ssh_target(server)
-    try:
-        with SSHSession(target, connect_timeout=settings.SSH_CONNECT_TIMEOUT) as session:
-            result = session.run(command, timeout=settings.SSH_COMMAND_TIMEOUT)
-    except Exception as exc:
+
+    def record(level: str, **details: Any) -> None:
         audit_log_record(
             action=action,
             actor=actor,
             target=server,
             server_id=server.pk,
             source=source,
-            level=LogLevel.ERROR,
-            details={"command": command, "error": str(exc)[:500]},
+            level=level,
+            details={"command": command, **details},
         )
+
+    try:
+        with SSHSession(target, connect_timeout=settings.SSH_CONNECT_TIMEOUT) as session:
+            result = session.run(command, timeout=settings.SSH_COMMAND_TIMEOUT)
+    except Exception as exc:
+        record(LogLevel.ERROR, error=str(exc)[:500])
         raise
-    audit_log_record(
-        action=action,
-        actor=actor,
-        target=server,
-        server_id=server.pk,
-        source=source,
-        level=LogLevel.INFO if result.exit_status == 0 else LogLevel.WARNING,
-        details={"command": command, "exit_status": result.exit_status, "elapsed_ms": result.elapsed_ms},
-    )
+    level = LogLevel.INFO if result.exit_status == 0 else LogLevel.WARNING
+    record(level, exit_status=result.exit_status, elapsed_ms=result.elapsed_ms)
     return result
 
 
-def server_ssh_check(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+def server_ssh_check(*, actor: Any, server: Server, source: AuditSource = AuditSource.API) -> CommandResult:
     return _ssh_run(actor=actor, server=server, action="server.ssh_check", command="true", source=source)
 
 
-def server_ssh_diagnose(*, actor: Any, server: Server, check: str, source: str = "api") -> CommandResult:
+def server_ssh_diagnose(
+    *, actor: Any, server: Server, check: str, source: AuditSource = AuditSource.API
+) -> CommandResult:
     if check not in DIAGNOSTICS:
         raise ValidationFailed(f"check: choose one of {', '.join(sorted(DIAGNOSTICS))}.")
     return _ssh_run(
@@ -85,7 +84,9 @@ def server_ssh_diagnose(*, actor: Any, server: Server, check: str, source: str =
     )
 
 
-def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+def server_agent_restart(
+    *, actor: Any, server: Server, source: AuditSource = AuditSource.API
+) -> CommandResult:
     result = _ssh_run(
         actor=actor,
         server=server,
@@ -97,7 +98,9 @@ def server_agent_restart(*, actor: Any, server: Server, source: str = "api") -> 
     return result
 
 
-def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> CommandResult:
+def server_agent_install(
+    *, actor: Any, server: Server, source: AuditSource = AuditSource.API
+) -> CommandResult:
     if not settings.SSH_AGENT_INSTALL_COMMAND:
         raise Conflict("SSH_AGENT_INSTALL_COMMAND is not configured.")
     return _ssh_run(
@@ -109,7 +112,9 @@ def server_agent_install(*, actor: Any, server: Server, source: str = "api") -> 
     )
 
 
-def server_ssh_pin_host_key(*, actor: Any, server: Server, expected: str = "", source: str = "api") -> Server:
+def server_ssh_pin_host_key(
+    *, actor: Any, server: Server, expected: str = "", source: AuditSource = AuditSource.API
+) -> Server:
     """Pin the host key the server presents now. With `expected`, only if it matches (no blind trust)."""
     require_manage(actor)
     expected = validate_fingerprint(expected)

@@ -9,7 +9,8 @@ from builds.models import Build, BuildStatus
 from builds.services.builds import build_log_append
 from events.models import EventKind
 from events.services import event_publish
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.browser import admin_log_in
+from tests.factories import UserFactory
 
 
 @pytest.mark.django_db(transaction=True)
@@ -18,10 +19,7 @@ def test_the_build_page_follows_its_log(live_server, browser_page):
     build = Build.objects.create(reference="team/live:1", repository="team/live", status=BuildStatus.RUNNING)
     build_log_append(build_id=build.pk, lines=[f"stored line {n}" for n in range(80)])
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", admin.email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("input[type=submit]")
+    admin_log_in(page, live_server.url, admin.email)
     page.goto(f"{live_server.url}/admin/builds/build/{build.pk}/change/")
     page.wait_for_selector("#build-log:has-text('stored line 79')")
     page.wait_for_timeout(1000)  # the EventSource is connected

@@ -11,9 +11,10 @@ import docker
 import pytest
 
 from containers.models import Workspace, WorkspaceStatus
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from servers.models import Server, ServerStatus
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.browser import admin_log_in
+from tests.factories import UserFactory
 from tests.services import require_docker
 
 pytestmark = pytest.mark.docker
@@ -54,10 +55,7 @@ def test_the_container_log_page_follows_the_container(
     )  # fmt: skip
     admin = UserFactory(admin=True)
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", admin.email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("input[type=submit]")
+    admin_log_in(page, live_server.url, admin.email)
     page.goto(f"{live_server.url}/admin/containers/workspace/{workspace.pk}/logs/?tail=5")
     page.wait_for_selector("#container-log span.ansi-32")
 

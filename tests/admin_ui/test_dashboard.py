@@ -18,8 +18,9 @@ from audit.models import AuditLog
 from containers.models import Workspace, WorkspaceStatus
 from maintenance.models import ReconcileRun, RunStatus
 from servers.models import Server, ServerStats, ServerStatus
+from tests.browser import admin_log_in
 from tests.containers.stack import unique_username
-from tests.factories import TEST_PASSWORD, ServerFactory, UserFactory, WorkspaceFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 IMAGE = "mgmt-test/workspace:latest"
 
@@ -168,10 +169,7 @@ def says(page, text: str) -> None:
 
 
 def _log_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/admin/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("input[type=submit]")
+    admin_log_in(page, base, email)
     page.wait_for_selector("#dashboard-hosts")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 import uuid
+from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -140,30 +142,29 @@ def test_list_shows_only_this_agents_managed_containers(agent, workspace, unique
         stranger.remove(force=True)
 
 
-@pytest.fixture(scope="module")
-def chatty_image(docker_client):
-    """A small image that prints known lines, then waits."""
-    tag = f"mgmt-test/chatty-{uuid.uuid4().hex[:8]}:1"
-    dockerfile = (
-        "FROM mgmt-test/base:latest\n"
-        'CMD ["sh", "-c", "for i in 1 2 3 4 5 6 7; do echo line-$i; done; exec sleep 600"]\n'
-    )
+def _shell_image(docker_client, name: str, script: str) -> Iterator[str]:
+    """A small image of the stand-in base that runs `script` with sh; removed afterwards."""
+    tag = f"mgmt-test/{name}-{uuid.uuid4().hex[:8]}:1"
+    dockerfile = f"FROM mgmt-test/base:latest\nCMD {json.dumps(['sh', '-c', script])}\n"
     docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
     yield tag
     remove_image_and_its_containers(docker_client, tag)
+
+
+@pytest.fixture(scope="module")
+def chatty_image(docker_client):
+    """Prints known lines, then waits."""
+    yield from _shell_image(
+        docker_client, "chatty", "for i in 1 2 3 4 5 6 7; do echo line-$i; done; exec sleep 600"
+    )
 
 
 @pytest.fixture(scope="module")
 def ticker_image(docker_client):
     """Prints a numbered line every 0.2 s, forever."""
-    tag = f"mgmt-test/ticker-{uuid.uuid4().hex[:8]}:1"
-    dockerfile = (
-        "FROM mgmt-test/base:latest\n"
-        'CMD ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]\n'
+    yield from _shell_image(
+        docker_client, "ticker", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"
     )
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
-    yield tag
-    remove_image_and_its_containers(docker_client, tag)
 
 
 def test_logs_follow_from_a_cursor_without_gaps_or_repeats(agent, unique, ticker_image):

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.services import user_password_reset, user_reject, user_update
-from audit.models import AuditLog
+from audit.models import AuditLog, AuditSource
 from audit.services import audit_log_record
 from tests.factories import TEST_PASSWORD, UserFactory
 
@@ -19,7 +19,7 @@ class TestList:
     def test_filters(self, admin_api, admin_user, alice):
         audit_log_record(action="user.update", actor=admin_user, target=alice)
         audit_log_record(action="auth.login_failed", level="warning", details={"email": "x@example.com"})
-        audit_log_record(action="build.start", actor=alice, source="celery")
+        audit_log_record(action="build.start", actor=alice, source=AuditSource.WORKER)
 
         def actions(query: str) -> list[str]:
             response = admin_api.get(f"{URL}?{query}")
@@ -30,7 +30,7 @@ class TestList:
         assert actions(f"user={alice.pk}") == ["build.start"]
         assert actions("action=auth.") == ["auth.login_failed"]
         assert actions("level=warning") == ["auth.login_failed"]
-        assert actions("source=celery") == ["build.start"]
+        assert actions("source=worker") == ["build.start"]
         now = timezone.now()
         since = (now - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
         until = (now - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
@@ -175,3 +175,11 @@ class TestEveryAdminActionIsAuditedOnce:
             "user.password_reset", "user.reject", "user.update",
         ]  # fmt: skip
         assert all(r.ip_address is None and r.request_id == "" for r in rows)  # no request here
+
+
+@pytest.mark.django_db
+def test_an_unknown_source_is_refused_and_the_known_ones_are_one_vocabulary():
+    with pytest.raises(ValueError, match="celery"):
+        audit_log_record(action="build.start", source="celery")
+    row = audit_log_record(action="build.start", source="worker")  # the enum's value is accepted
+    assert row.source == AuditSource.WORKER

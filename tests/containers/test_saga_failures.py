@@ -14,7 +14,7 @@ from containers.models import Workspace, WorkspaceStatus
 from containers.nginx import check_user_exists
 from containers.services import workspace_approve, workspace_user_delete
 from registry.models import AllowedImage
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from tests.agent_process import managed_container_names
 from tests.containers.stack import Stack, unique_username
 from tests.factories import UserFactory

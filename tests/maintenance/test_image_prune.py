@@ -12,7 +12,7 @@ import pytest
 from audit.models import AuditLog
 from maintenance import services
 from maintenance.models import CleanupPolicy
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from tests.factories import ServerFactory
 from tests.services import require_docker
 

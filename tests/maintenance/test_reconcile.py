@@ -23,7 +23,7 @@ from containers.models import Route, Workspace, WorkspaceStatus
 from events.models import JobEvent
 from maintenance.models import RunStatus
 from maintenance.reconcile import reconcile
-from servers.agent_client import AgentClient
+from servers.clients.agent import AgentClient
 from tests.agent_process import managed_container_names, start_agent
 from tests.containers.stack import register_server, unique_username
 from tests.factories import UserFactory, WorkspaceFactory

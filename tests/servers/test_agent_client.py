@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from servers.agent_client import AgentClient, AgentError, AgentTarget, AgentUnavailable
+from servers.clients.agent import AgentClient, AgentError, AgentTarget, AgentUnavailable
 from tests.net import free_port
 
 from .stub_agent import STATS, StubAgent

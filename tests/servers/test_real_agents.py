@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from servers.agent_client import AgentClient, AgentError, AgentUnavailable
+from servers.clients.agent import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server, ServerStats, ServerStatus
 from servers.services import stats
 from tests.services import require_docker

@@ -6,8 +6,8 @@ import pytest
 
 from audit.models import AuditLog
 from mgmt.exceptions import ValidationFailed
+from servers.clients.ssh import HostKeyMismatch, SSHUnavailable
 from servers.services import ssh
-from servers.ssh_client import HostKeyMismatch, SSHUnavailable
 from tests.net import free_port
 from tests.sshd import keygen, sshd_server
 

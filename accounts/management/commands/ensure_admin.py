@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User, UserType
 from accounts.services import user_create_admin
+from audit.models import AuditSource
 from mgmt.exceptions import ApplicationError
 
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         given = os.environ.get("ADMIN_PASSWORD", "")
         password = given or secrets.token_urlsafe(12)
         try:
-            user_create_admin(email=email, username=username, password=password, source="ensure_admin")
+            user_create_admin(email=email, username=username, password=password, source=AuditSource.COMMAND)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Created admin {username} <{email}>."))

@@ -15,8 +15,8 @@ from accounts.models import User
 from containers import selectors
 from containers.models import Workspace
 from containers.services import workspace_approve
-from events.models import EventKind
-from events.selectors import events_follow, events_last_id
+from events.commands import job_follow
+from events.selectors import events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
@@ -70,24 +70,7 @@ class Command(BaseCommand):
 
     def _follow(self, workspace: Workspace, after: int, timeout: float) -> None:
         """The workspace's live stream (events/), the same one its owner's page shows."""
-        events = events_follow(
-            job=job_key("workspace", workspace.pk),
-            after=after,
-            timeout=timeout,
-            on_quiet=lambda: self.stdout.write("  … waiting for a worker"),
-        )
-        try:
-            for event in events:
-                if event.kind == EventKind.STEP:
-                    self.stdout.write(
-                        f"  → {event.text} ({event.data.get('index')}/{event.data.get('total')})"
-                    )
-                elif event.kind == EventKind.LOG:
-                    self.stdout.write(f"    {event.text}")
-                elif event.kind == EventKind.DONE:
-                    links = selectors.workspace_links(workspace=workspace)
-                    self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))
-                else:
-                    raise CommandError(f"Provisioning failed: {event.text}")
-        except TimeoutError as exc:
-            raise CommandError(f"{exc}; is a worker consuming the queues?") from exc
+        job = job_key("workspace", workspace.pk)
+        job_follow(self, job=job, after=after, timeout=timeout, failed="Provisioning failed: {}")
+        links = selectors.workspace_links(workspace=workspace)
+        self.stdout.write(self.style.SUCCESS(f"Active: {links['vscode']}  {links['jupyter']}"))

@@ -14,10 +14,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from accounts.models import User
+from audit.models import AuditSource
 from containers.models import Workspace
 from containers.services import workspace_user_delete
-from events.models import EventKind
-from events.selectors import events_follow, events_last_id
+from events.commands import job_follow
+from events.selectors import events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
 
@@ -44,7 +45,10 @@ class Command(BaseCommand):
         start = events_last_id(job=job_key("workspace", workspace.pk)) if workspace else 0
         try:
             queued = workspace_user_delete(
-                actor=actor or _CommandActor(), user=user, delete_folder=options["delete_workspace"]
+                actor=actor,
+                user=user,
+                delete_folder=options["delete_workspace"],
+                source=AuditSource.COMMAND,
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
@@ -63,28 +67,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Deletion of {user.username} queued; a worker finishes it.")
 
     def _follow(self, workspace_id: int, after: int, timeout: float) -> None:
-        events = events_follow(
-            job=job_key("workspace", workspace_id),
-            after=after,
-            timeout=timeout,
-            on_quiet=lambda: self.stdout.write("  … waiting for a worker"),
+        job = job_key("workspace", workspace_id)
+        done = job_follow(
+            self, job=job, after=after, timeout=timeout, failed="{}. Run the command again to retry."
         )
-        try:
-            for event in events:
-                if event.kind == EventKind.STEP:
-                    self.stdout.write(
-                        f"  → {event.text} ({event.data.get('index')}/{event.data.get('total')})"
-                    )
-                elif event.kind == EventKind.DONE:
-                    self.stdout.write(self.style.SUCCESS(event.text))
-                else:
-                    raise CommandError(f"{event.text}. Run the command again to retry.")
-        except TimeoutError as exc:
-            raise CommandError(f"{exc}; is a worker consuming the queues?") from exc
-
-
-class _CommandActor:
-    """Stands in for a person when the command runs without --actor (audit: no actor)."""
-
-    pk = None
-    is_authenticated = False
+        self.stdout.write(self.style.SUCCESS(done.text))

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User, UserType
+from audit.models import AuditSource
 from mgmt.exceptions import ApplicationError
 from servers.models import Server
 from servers.services.hosts import server_register, server_update
@@ -41,10 +42,12 @@ class Command(BaseCommand):
                     address=options["address"],
                     agent_port=options["port"],
                     agent_secret=secret,
-                    source="command",
+                    source=AuditSource.COMMAND,
                 )
             elif server.agent_secret != secret:
-                server = server_update(actor=admin, server=server, source="command", agent_secret=secret)
+                server = server_update(
+                    actor=admin, server=server, source=AuditSource.COMMAND, agent_secret=secret
+                )
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         status = servers_poll(server_ids=[server.pk]).get(server.name)

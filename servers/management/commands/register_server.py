@@ -13,6 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import AuditSource
 from mgmt.exceptions import ApplicationError
 from servers.models import ServerStatus
 from servers.services import hosts, ssh, stats
@@ -57,7 +58,7 @@ class Command(BaseCommand):
         try:
             server = hosts.server_register(
                 actor=None,
-                source="command",
+                source=AuditSource.COMMAND,
                 name=options["name"],
                 address=options["address"],
                 agent_port=options["port"],
@@ -71,7 +72,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"Registered {server.name} at {server.agent_url}.")
             if options["pin_ssh_host_key"] and not server.ssh_host_key_fingerprint:
-                server = ssh.server_ssh_pin_host_key(actor=None, server=server, source="command")
+                server = ssh.server_ssh_pin_host_key(actor=None, server=server, source=AuditSource.COMMAND)
                 self.stdout.write(f"Pinned SSH host key {server.ssh_host_key_fingerprint} (verify it).")
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc

@@ -1,0 +1,1 @@
+"""Clients of the peers the servers app talks to: the host agent (agent.py) and SSH (ssh.py)."""
