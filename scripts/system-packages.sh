@@ -8,7 +8,8 @@ set -euo pipefail
 build=(pkg-config libmariadb-dev gcc)
 run=("${build[@]}" nginx docker.io busybox-static curl)
 test=("${run[@]}" docker-registry openssh-server busybox-static apache2-utils
-      mariadb-client redis-tools iproute2 procps
+      mariadb-client redis-tools procps
+      iproute2 util-linux  # tests/netns_hosts.py: `ip netns`, veth pairs and nsenter
       chromium fonts-dejavu-core  # browser tests: Playwright drives /usr/bin/chromium
       debootstrap  # images/workspace/build.sh: the real workspace image's root filesystem
       wrk  # bench/: the load generator

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,10 +159,14 @@ def start_agent(
     startup_timeout: float = 30,
     log_dir: Path | str | None = None,
     tls: tuple[Path | str, Path | str] | None = None,
+    bind: str = "127.0.0.1",
+    command_prefix: Sequence[str] = (),
 ) -> AgentProcess:
     """Start gunicorn serving the agent and wait until `/health` answers; raise with its log otherwise.
 
     `tls=(certificate, key)` serves HTTPS; requests then verify against that certificate.
+    `bind` is the address it listens on (and is reached at); `command_prefix` runs it through
+    another command, e.g. `nsenter --net=/run/netns/<ns>` for a simulated host (tests/netns_hosts.py).
     """
     secret = secret or secrets.token_hex(24)
     label_prefix = label_prefix or unique_prefix()
@@ -178,7 +182,7 @@ def start_agent(
         {
             "DJANGO_SETTINGS_MODULE": "hostagent.settings",
             "AGENT_SECRET": secret,
-            "AGENT_BIND": "127.0.0.1",
+            "AGENT_BIND": bind,
             "AGENT_PORT": str(port),
             "AGENT_WORKSPACE_ROOT": str(workspace_root),
             "AGENT_LABEL_PREFIX": label_prefix,
@@ -195,7 +199,7 @@ def start_agent(
     log_path = Path(log_dir or tempfile.gettempdir()) / f"agent-{label_prefix}-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "hostagent.wsgi"],
+            [*command_prefix, sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "hostagent.wsgi"],
             cwd=AGENT_DIR,
             env=child_env,
             stdout=log,
@@ -203,7 +207,7 @@ def start_agent(
             start_new_session=True,
         )
     agent = AgentProcess(
-        url=f"{'https' if tls else 'http'}://127.0.0.1:{port}",
+        url=f"{'https' if tls else 'http'}://{bind}:{port}",
         port=port,
         secret=secret,
         label_prefix=label_prefix,

@@ -13,14 +13,15 @@ from tests.factories import UserFactory
 # Fixture modules shared by every directory (import nothing from them for their fixtures):
 # tests/browser.py (chromium_browser, browser_context, browser_page), tests/agent_process.py
 # (agent_factory), tests/registry_process.py (registry_factory), tests/containers/fixtures.py
-# (workspace_dirs, edge_stack, stack) and tests/ownership.py (autouse). A directory's conftest may
-# still define its own fixture of the same name, which then wins there (tests/agent and tests/builds
-# have their own `agent`).
+# (workspace_dirs, edge_stack, stack), tests/netns_hosts.py (netns_hosts, netns_stack) and
+# tests/ownership.py (autouse). A directory's conftest may still define its own fixture of the
+# same name, which then wins there (tests/agent and tests/builds have their own `agent`).
 pytest_plugins = [
     "tests.browser",
     "tests.agent_process",
     "tests.registry_process",
     "tests.containers.fixtures",
+    "tests.netns_hosts",  # netns_hosts, netns_stack: Docker hosts as separate machines (network namespaces)
     "tests.ownership",  # every test fails on a cross-app write (each app writes only its own tables)
 ]
 
