@@ -85,6 +85,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         ordering = ["username"]
+        # The user list and the admin's changelist are newest first.
+        indexes = [models.Index(fields=["created_at"], name="accounts_user_created_idx")]
 
     def __str__(self) -> str:
         return self.username

@@ -44,7 +44,11 @@ class AuditLog(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            # The level filter with a date range, newest first (the list and the admin).
+            models.Index(fields=["log_level", "created_at"], name="audit_level_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action_type}"

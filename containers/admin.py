@@ -231,6 +231,7 @@ class WorkspaceAdmin(_MatrixAdmin):
         "updated_at",
     )  # fmt: skip
     list_filter = ("status", "server")
+    list_select_related = ("owner", "server")  # the server may be null: name both, or one query a row
     search_fields = ("owner__username", "container_name")
     readonly_fields = ["open_apps", "container_logs", *(f.name for f in Workspace._meta.fields)]
     actions = ("start", "stop", "restart", "retry")

@@ -14,6 +14,8 @@ from rest_framework.request import Request
 from accounts.permissions import RequirePermission
 from audit import selectors
 from audit.filters import AuditLogFilter
+from mgmt.api.pagination import StandardPagination
+from mgmt.pagination import CappedCountPaginator
 
 from .serializers import AuditLogOutput
 
@@ -25,12 +27,23 @@ class _Echo:
         return value
 
 
+class AuditLogPagination(StandardPagination):
+    """`count` is exact up to 10,000 entries and 10,000 beyond: narrow with `since`/`until` or
+    another filter to page further back, or export the CSV (it has every entry)."""
+
+    django_paginator_class = CappedCountPaginator
+
+
 class AuditLogListView(ListAPIView):
-    """Audit entries, newest first; filter by user, action (prefix), level, source, date range."""
+    """Audit entries, newest first; filter by user, action (prefix), level, source, date range.
+
+    `count` stops at 10,000 (the log holds millions of rows): narrow the list to page further.
+    """
 
     permission_classes = [RequirePermission("view_audit_logs")]
     serializer_class = AuditLogOutput
     filterset_class = AuditLogFilter
+    pagination_class = AuditLogPagination
 
     def get_queryset(self):
         return selectors.audit_log_list()
