@@ -13,6 +13,10 @@ workers = 1  # never more: see above
 worker_class = "gthread"
 threads = int(os.environ.get("AGENT_THREADS", "16"))
 timeout = int(os.environ.get("AGENT_REQUEST_TIMEOUT", "3600"))  # builds and pushes can be long
+# Idle keep-alive connections are kept longer than the platform's stats poll (60 s), so each
+# platform process reuses its pooled connection to this agent round after round instead of
+# connecting (and with TLS, shaking hands) again; idle connections hold no thread.
+keepalive = int(os.environ.get("AGENT_KEEPALIVE", "75"))
 graceful_timeout = 30
 accesslog = "-"
 # No query strings in the access log: they never hold secrets, but keep the log plain.

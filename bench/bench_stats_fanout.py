@@ -1,25 +1,39 @@
-"""Stats fan-out over 1, 10 and 50 real agents (plus one dead), against one agent's latency.
+"""One stats round over 1, 10, 50 and 100 real agents, against one agent, in the same run.
 
-Starts real agent processes (gunicorn serving agent/) on loopback ports; to keep
-memory and start-up time low, each process binds PORTS_PER_PROCESS ports with
-several `-b` options. For every size N it builds N live servers plus one dead
-one (an agent process that was started and then killed: its port refuses) and
-measures, in the same run:
+Starts one real agent process (gunicorn serving agent/, one worker) per agent, all on
+loopback in front of the local Docker Engine, and registers them as `Server` rows in a
+scratch database of this run's own (SQLite in a temporary folder unless `--database-url`
+names a MariaDB/MySQL database, which is created and dropped). For every size N it times,
+median of `--repeat` rounds:
 
-- single: one signed `query_agent_stats` to one agent (the floor);
-- fan-out: `servers_stats_fetch` uncached (what the list costs when every TTL
-  has run out) over the N+1 servers;
-- cached: the same call again (what the list costs within the TTL);
-- hung: the fan-out with one agent frozen (SIGSTOP) instead of dead, which is
-  bounded by the agent timeout.
+- fetch: `servers_stats_fetch(servers, use_cache=False)`, the fan-out the list and the
+  dashboard use when every TTL has run out;
+- poll: `servers_poll(server_ids=…)`, the beat task's whole round (the fan-out, then status,
+  capacity and one history row per server);
+- cold: the fetch again with the client's connection pool emptied first (a new TCP
+  connection per agent, as after the agents' keep-alive ran out);
 
-Run: `make bench` or `.venv/bin/python bench/bench_stats_fanout.py`.
+and prints each with its ratio to N = 1, plus the CPU one fetch round costs: this process's own
+("own cpu": the platform's side, which stays on one machine whatever the hosts), and in all (the
+agents, dockerd and this process) with the floor that puts under the round: CPU / cores. On one
+machine the agents share its cores; on real hosts each agent has its own.
+
+Last, one poll over every agent plus `--dead` dead agents (a port nobody listens on) and
+`--hung` hung ones (a socket that accepts connections and never answers): the round ends
+after about one read timeout, however many are hung.
+
+Every process it starts is stopped on exit, Ctrl-C and SIGTERM.
+
+Run: `.venv/bin/python bench/bench_stats_fanout.py [--sizes 1,10,50,100] [--repeat 5]`.
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import os
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -27,53 +41,43 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgmt.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
-
-django.setup()
-
+import psutil  # noqa: E402
 import requests  # noqa: E402
-from django.conf import settings  # noqa: E402
 
-from servers.clients.agent import AgentClient, AgentTarget  # noqa: E402
-from servers.models import Server  # noqa: E402
-from servers.selectors import servers_stats_fetch  # noqa: E402
-from tests.agent_process import AGENT_DIR, unique_prefix  # noqa: E402
-
-SIZES = (1, 10, 50)
-PORTS_PER_PROCESS = 5
-REPEAT = 5
+AGENT_DIR = ROOT / "agent"
 
 
-class AgentGroup:
-    """One gunicorn agent process listening on several loopback ports."""
+class Agent:
+    """One gunicorn agent process (one worker) on a free loopback port."""
 
-    def __init__(self, count: int, workdir: Path) -> None:
+    def __init__(self, workdir: Path, threads: int) -> None:
         self.secret = secrets.token_hex(24)
-        self.ports = distinct_free_ports(count)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENT_", "DJANGO_"))}
-        env.pop("DATABASE_URL", None)
-        env.pop("REDIS_URL", None)
+        self.port = free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AGENT_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")
+        }
         env.update(
             DJANGO_SETTINGS_MODULE="hostagent.settings",
             AGENT_SECRET=self.secret,
             AGENT_BIND="127.0.0.1",
-            AGENT_PORT=str(self.ports[0]),
-            AGENT_WORKSPACE_ROOT=str(workdir),
-            AGENT_LABEL_PREFIX=unique_prefix(),
-            AGENT_THREADS="16",
+            AGENT_PORT=str(self.port),
+            AGENT_WORKSPACE_ROOT=str(workdir / "workspaces"),
+            AGENT_LABEL_PREFIX=f"bf{secrets.token_hex(5)}",
+            AGENT_THREADS=str(threads),
+            PYTHONDONTWRITEBYTECODE="1",
         )
-        self.log_path = workdir / f"agent-{self.ports[0]}.log"
-        binds = [arg for port in self.ports for arg in ("-b", f"127.0.0.1:{port}")]
+        self.log_path = workdir / f"agent-{self.port}.log"
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *binds, "hostagent.wsgi"],
+                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "hostagent.wsgi"],
                 cwd=AGENT_DIR,
                 env=env,
                 stdout=log,
@@ -81,123 +85,262 @@ class AgentGroup:
                 start_new_session=True,
             )
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        for port in self.ports:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"agent process exited with {self.process.returncode}:\n"
-                        + self.log_path.read_text(errors="replace")[-2000:]
-                    )
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"agent on port {port} did not start")
-                time.sleep(0.1)
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"agent on port {self.port} exited with {self.process.returncode}:\n"
+                + self.log_path.read_text(errors="replace")[-2000:]
+            )
+        try:
+            return requests.get(f"http://127.0.0.1:{self.port}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
 
-    def signal(self, sig: int) -> None:
-        os.killpg(self.process.pid, sig)
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the master and its worker so far."""
+        total = 0.0
+        try:
+            master = psutil.Process(self.process.pid)
+            for proc in [master, *master.children(recursive=True)]:
+                times = proc.cpu_times()
+                total += times.user + times.system
+        except psutil.Error:
+            pass
+        return total
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.signal(signal.SIGTERM)
             try:
+                os.killpg(self.process.pid, signal.SIGTERM)
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.signal(signal.SIGKILL)
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+            except ProcessLookupError:
+                pass
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    """Ports free right now and distinct (sockets held open until all are chosen)."""
-    held = []
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_agents(count: int, workdir: Path, threads: int, agents: list[Agent], timeout: float = 300) -> None:
+    """Start `count` agents at once (appended to `agents` as they start, for the clean-up) and
+    wait for all; one whose port another process took first is started again."""
+    pending = [Agent(workdir, threads) for _ in range(count)]
+    agents.extend(pending)
+    deadline = time.monotonic() + timeout
+    while pending:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(pending)} agents did not start within {timeout:.0f}s")
+        still = []
+        for agent in pending:
+            try:
+                if not agent.ready():
+                    still.append(agent)
+            except RuntimeError:
+                if "Address already in use" not in agent.log_path.read_text(errors="replace"):
+                    raise
+                agents.remove(agent)
+                again = Agent(workdir, threads)
+                agents.append(again)
+                still.append(again)
+        pending = still
+        if pending:
+            time.sleep(0.5)
+
+
+def dockerd_cpu() -> Callable[[], float]:
+    """The CPU of the Engine the agents use (the one of /var/run/docker.pid, else every dockerd)."""
     try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            held.append(sock)
-        return [sock.getsockname()[1] for sock in held]
-    finally:
-        for sock in held:
-            sock.close()
+        found = [psutil.Process(int(Path("/var/run/docker.pid").read_text()))]
+    except (OSError, ValueError, psutil.Error):
+        found = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "dockerd"]
+
+    def read() -> float:
+        total = 0.0
+        for proc in found:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    return read
 
 
-def start_group(count: int, workdir: Path, attempts: int = 3) -> AgentGroup:
-    """Start a group; another process on the machine may grab a chosen port first, so retry."""
-    for attempt in range(attempts):
-        group = AgentGroup(count, workdir)
-        try:
-            group.wait_ready()
-            return group
-        except RuntimeError:
-            group.stop()
-            if attempt + 1 == attempts:
-                raise
-    raise AssertionError("unreachable")
+def database_setup(url: str | None, workdir: Path) -> Callable[[], None]:
+    """Point Django at a scratch database and migrate it; returns what drops it."""
+    os.environ["DATABASE_URL"] = url or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    os.environ.pop("REDIS_URL", None)
+    os.environ["CACHE_URL"] = ""  # the local-memory cache: the round, not Redis, is measured
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "mgmt.settings"
+    import django
 
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
 
-def server(pk: int, port: int, secret: str) -> Server:
-    """An unsaved Server: the fan-out needs only its address, port, name and secret."""
-    return Server(pk=pk, name=f"bench-{pk}", address="127.0.0.1", agent_port=port, agent_secret=secret)
+    drop = lambda: None  # noqa: E731
+    if url and url.startswith("mysql://"):
+        name = connection.settings_dict["NAME"]
+        connection.settings_dict["NAME"] = ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        connection.close()
+        connection.settings_dict["NAME"] = name
 
+        def drop() -> None:
+            connection.close()
+            connection.settings_dict["NAME"] = ""
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            connection.close()
 
-def timed(call, repeat: int = REPEAT) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    call_command("migrate", verbosity=0)
+    return drop
 
 
 def main() -> None:
-    largest = max(SIZES)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1,10,50,100")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads of each agent")
+    parser.add_argument("--dead", type=int, default=1)
+    parser.add_argument("--hung", type=int, default=1)
+    parser.add_argument("--database-url", default=None, help="a MariaDB database to create (default: SQLite)")
+    options = parser.parse_args()
+    sizes = sorted({int(n) for n in options.sizes.split(",")})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the finally below still runs
+
     workdir = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    groups: list[AgentGroup] = []
-    dead = hung = None
+    (workdir / "workspaces").mkdir()
+    agents: list[Agent] = []
+    hung_sockets: list[socket.socket] = []
+    drop = lambda: None  # noqa: E731
+
+    def clean_up() -> None:
+        for agent in agents:
+            agent.stop()
+        agents.clear()
+        for sock in hung_sockets:
+            sock.close()
+        hung_sockets.clear()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    atexit.register(clean_up)
     try:
-        for _ in range(-(-largest // PORTS_PER_PROCESS)):
-            groups.append(start_group(PORTS_PER_PROCESS, workdir))
-        dead = start_group(1, workdir)
-        hung = start_group(1, workdir)
-        dead.stop()  # a host whose agent died: its port refuses connections
-        live = [(port, g.secret) for g in groups for port in g.ports]
-        print(
-            f"agents: {len(live)} live ports in {len(groups)} processes, 1 dead; "
-            f"workers={settings.SERVER_STATS_WORKERS}, timeouts connect={settings.AGENT_CONNECT_TIMEOUT}s "
-            f"read={settings.AGENT_READ_TIMEOUT}s, cpus={os.cpu_count()}"
-        )
-        single_client = AgentClient(AgentTarget("single", f"http://127.0.0.1:{live[0][0]}", live[0][1]))
-        single_client.query_agent_stats()  # warm the pool
-        single = timed(single_client.query_agent_stats)
-        print(f"single agent query_agent_stats: {single:.1f} ms (median of {REPEAT})")
-        print(f"{'agents':>8} {'fan-out ms':>11} {'x single':>9} {'cached ms':>10} {'hung ms':>9} {'ok':>5}")
-        for size in SIZES:
-            servers = [server(i + 1, port, secret) for i, (port, secret) in enumerate(live[:size])]
-            servers.append(server(size + 1, dead.ports[0], dead.secret))
-            results = servers_stats_fetch(servers, use_cache=False)
-            ok = sum(r.ok for r in results.values())
-            fanout = timed(lambda servers=servers: servers_stats_fetch(servers, use_cache=False))
-            cached = timed(lambda servers=servers: servers_stats_fetch(servers, use_cache=True))
-            with_hung = [*servers[:-1], server(size + 1, hung.ports[0], hung.secret)]
-            hung.signal(signal.SIGSTOP)
-            try:
-                hung_ms = timed(lambda s=with_hung: servers_stats_fetch(s, use_cache=False), repeat=1)
-            finally:
-                hung.signal(signal.SIGCONT)
-            print(
-                f"{size:>8} {fanout:>11.1f} {fanout / single:>9.2f} {cached:>10.2f} {hung_ms:>9.0f} "
-                f"{ok:>2}/{len(servers)}"
+        drop = database_setup(options.database_url, workdir)
+        from django.conf import settings
+
+        import servers.clients.agent as agent_client
+        from servers.models import Server, ServerStatus
+        from servers.selectors import servers_stats_fetch
+        from servers.services.stats import servers_poll
+
+        started = time.monotonic()
+        start_agents(max(sizes), workdir, options.threads, agents)
+        print(f"{len(agents)} agents started in {time.monotonic() - started:.0f}s")
+        rows = [
+            Server.objects.create(
+                name=f"bench-{i:03d}",
+                address="127.0.0.1",
+                agent_port=agent.port,
+                agent_secret=agent.secret,
+                status=ServerStatus.ONLINE,
             )
+            for i, agent in enumerate(agents)
+        ]
+        cores = os.cpu_count() or 1
+        print(
+            f"workers={settings.SERVER_STATS_WORKERS} connect={settings.AGENT_CONNECT_TIMEOUT}s "
+            f"read={settings.AGENT_READ_TIMEOUT}s cores={cores} agent threads={options.threads} "
+            f"database={settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+        )
+        dockerd = dockerd_cpu()
+
+        def others(size: int) -> float:
+            return sum(agent.cpu_seconds() for agent in agents[:size]) + dockerd()
+
+        def rounds(call: Callable[[], object], size: int, *, before: Callable[[], None] = lambda: None):
+            samples, own, cpu = [], [], []
+            for _ in range(options.repeat):
+                before()
+                # Reading the others' CPU costs this process some: it stays outside the interval.
+                others_before = others(size)
+                own_before = time.process_time()
+                start = time.perf_counter()
+                call()
+                samples.append((time.perf_counter() - start) * 1000)
+                own_after = time.process_time()
+                others_after = others(size)
+                own.append((own_after - own_before) * 1000)
+                cpu.append((own_after - own_before + others_after - others_before) * 1000)
+            return statistics.median(samples), statistics.median(own), statistics.median(cpu)
+
+        def empty_pool() -> None:
+            agent_client._session = None  # the next call builds a new session: new connections
+
+        print(
+            f"{'agents':>6} {'fetch ms':>9} {'x1':>6} {'poll ms':>8} {'x1':>6} {'cold ms':>8} {'x1':>6} "
+            f"{'own cpu':>7} {'cpu ms':>7} {'cpu/cores':>9} {'ok':>7}"
+        )
+        base: tuple[float, float, float] | None = None
+        for size in sizes:
+            servers = rows[:size]
+            ids = [s.pk for s in servers]
+            answers = servers_stats_fetch(servers, use_cache=False)  # warm the pool
+            ok = sum(r.ok for r in answers.values())
+            if ok != size:
+                bad = next(r for r in answers.values() if not r.ok)
+                raise SystemExit(f"{size - ok} of {size} agents did not answer: {bad.error}")
+            fetch, own, cpu = rounds(lambda s=servers: servers_stats_fetch(s, use_cache=False), size)
+            poll, _, _ = rounds(lambda i=ids: servers_poll(server_ids=i), size)
+            cold, _, _ = rounds(
+                lambda s=servers: servers_stats_fetch(s, use_cache=False), size, before=empty_pool
+            )
+            base = base or (fetch, poll, cold)
+            print(
+                f"{size:>6} {fetch:>9.1f} {fetch / base[0]:>6.2f} {poll:>8.1f} {poll / base[1]:>6.2f} "
+                f"{cold:>8.1f} {cold / base[2]:>6.2f} {own:>7.0f} {cpu:>7.0f} {cpu / cores:>9.1f} "
+                f"{ok:>3}/{size}"
+            )
+
+        # Dead and hung agents among all the live ones.
+        broken = []
+        for n in range(options.dead):
+            port = free_port()  # closed again at once: connections are refused
+            broken.append(Server(name=f"dead-{n}", address="127.0.0.1", agent_port=port))
+        for n in range(options.hung):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)  # the kernel accepts connections; nobody ever reads or answers
+            hung_sockets.append(sock)
+            broken.append(Server(name=f"hung-{n}", address="127.0.0.1", agent_port=sock.getsockname()[1]))
+        for server in broken:
+            server.agent_secret = secrets.token_hex(24)
+            server.status = ServerStatus.ONLINE
+            server.save()
+        ids = [s.pk for s in rows] + [s.pk for s in broken]
+        start = time.perf_counter()
+        outcome = servers_poll(server_ids=ids)
+        took = time.perf_counter() - start
+        online = sum(status == ServerStatus.ONLINE for status in outcome.values())
+        print(
+            f"{len(rows)} live + {options.dead} dead + {options.hung} hung: poll {took:.2f}s "
+            f"(read timeout {settings.AGENT_READ_TIMEOUT:.1f}s, round deadline "
+            f"{settings.AGENT_CONNECT_TIMEOUT + settings.AGENT_READ_TIMEOUT + 0.5:.1f}s); "
+            f"{online} online, {len(outcome) - online} offline"
+        )
     finally:
-        for group in [*groups, dead, hung]:
-            if group is not None:
-                group.stop()
+        clean_up()
+        drop()
 
 
 if __name__ == "__main__":

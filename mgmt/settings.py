@@ -432,7 +432,9 @@ AGENT_ACTION_READ_TIMEOUT = env.float("AGENT_ACTION_READ_TIMEOUT", default=60.0)
 AGENT_STREAM_READ_TIMEOUT = env.float("AGENT_STREAM_READ_TIMEOUT", default=300.0)
 AGENT_CA_BUNDLE = env.str("AGENT_CA_BUNDLE", default="")  # for agents served over TLS
 SERVER_STATS_TTL = env.int("SERVER_STATS_TTL", default=30)  # seconds a fetched stats answer is reused
-SERVER_STATS_WORKERS = env.int("SERVER_STATS_WORKERS", default=16)  # parallel agent queries
+# Threads of one fan-out (stats, images, reconcile): one per agent up to this many. Idle threads
+# waiting on the network cost little; fewer threads than agents asks them in waves.
+SERVER_STATS_WORKERS = env.int("SERVER_STATS_WORKERS", default=128)
 SERVER_STATS_POLL_SECONDS = env.int("SERVER_STATS_POLL_SECONDS", default=60)
 SERVER_STATS_RETENTION_DAYS = env.int("SERVER_STATS_RETENTION_DAYS", default=14)
 SSH_CONNECT_TIMEOUT = env.float("SSH_CONNECT_TIMEOUT", default=5.0)

@@ -1,5 +1,10 @@
-"""Asking every agent at once: a bounded pool and one overall deadline, so that one slow or
-unreachable host never delays the answer about the others."""
+"""Asking every agent at once: one thread per agent (up to SERVER_STATS_WORKERS) and one overall
+deadline, so that one slow or unreachable host never delays the answer about the others.
+
+A thread per agent matters: with fewer threads than agents, the agents are asked in waves, and
+every hung agent holds a thread for its whole timeout, so the agents queued behind it wait that
+long before they are even asked. With one thread each, a round takes as long as its slowest
+answer and at most `deadline`, however many agents are dead or hung."""
 
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ def agents_fan_out(
     late: Callable[[Item], Result],
     name: str = "agents",
 ) -> list[Result]:
-    """`call(item)` for every item in parallel (at most SERVER_STATS_WORKERS threads); an item not
-    answered within `deadline` seconds gets `late(item)`. Results keep the items' order; the threads
-    still running are left to finish on their own (their answers are dropped)."""
+    """`call(item)` for every item in parallel (a thread each, at most SERVER_STATS_WORKERS); an
+    item not answered within `deadline` seconds of the start gets `late(item)`. Results keep the
+    items' order; the threads still running are left to finish on their own (their answers are
+    dropped; each agent call has its own connect and read timeouts)."""
     if not items:
         return []
     pool = concurrent.futures.ThreadPoolExecutor(

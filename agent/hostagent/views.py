@@ -60,7 +60,7 @@ class SystemStatsView(APIView):
     def get(self, request: Request) -> AgentResponse:
         config = settings.AGENT
         with translate_errors("Reading Docker's figures"):
-            info = get_client(config).info()
+            info = system.docker_facts(get_client(config).info)
         return AgentResponse(
             {
                 "cpu": system.cpu_figures(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import timedelta
 
@@ -71,6 +72,35 @@ def test_slow_agent_does_not_delay_the_others(make_server, stub_server, stub_age
     assert results[stub_server.pk].ok
     assert not results[slow.pk].ok and "timeout" in results[slow.pk].error
     assert not results[dead.pk].ok
+
+
+def test_many_hung_agents_cost_one_timeout_per_round(make_server, stub_server, stub_agent):
+    """More hung agents than the old pool had threads, listed before a live one: every agent has
+    its own thread, so the round ends after one read timeout and the live agent still answers."""
+    hung_sockets, hung = [], []
+    try:
+        for _ in range(40):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(4)  # the kernel accepts the connection; nobody ever answers
+            hung_sockets.append(sock)
+            hung.append(make_server(agent_port=sock.getsockname()[1]))
+        started = time.monotonic()
+        results = servers_stats_fetch([*hung, stub_server], use_cache=False)
+        elapsed = time.monotonic() - started
+    finally:
+        for sock in hung_sockets:
+            sock.close()
+    assert 1.0 <= elapsed < 1.9, elapsed  # one read timeout (1.0 s), not one per 16 hung agents
+    assert results[stub_server.pk].ok
+    assert all(not results[s.pk].ok and not results[s.pk].reachable for s in hung)
+
+
+def test_poll_writes_the_round_in_one_transaction(make_server, stub_agent, django_assert_max_num_queries):
+    servers = [make_server(agent_port=stub_agent.port, agent_secret=stub_agent.secret) for _ in range(5)]
+    with django_assert_max_num_queries(1 + len(servers) + 4):  # read, one update each, one insert
+        stats.servers_poll()
+    assert ServerStats.objects.filter(server__in=servers).count() == len(servers)
 
 
 def test_poll_updates_status_capacity_and_history(make_server, stub_server, stub_agent):
