@@ -1,6 +1,6 @@
 """Allowlist validation of usernames.
 
-A username becomes a container name, a folder under WORKDIR_DEPLOY and an nginx
+A username becomes a container name, a folder on its Docker host and an nginx
 location (`/<username>/vscode/`), so only a small, safe alphabet is accepted.
 """
 

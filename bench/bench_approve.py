@@ -157,8 +157,6 @@ def main() -> None:
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CACHE_KEY_PREFIX": f"bench-{run_id}",
-        "WORKDIR_DEPLOY": str(dirs["deploy"]),
-        "WORKDIR_TEMPLATE": str(dirs["template"]),
         "PLATFORM_URL": f"http://localhost:{edge_port}",
         "STACK_ENV_FILE": "",
         "REGISTER_RATE_LIMIT": "",
@@ -192,7 +190,9 @@ def main() -> None:
         from mgmt.celery import app as celery_app
 
         celery_app.control.purge()
-        agent = start_agent(workspace_root=dirs["deploy"], log_dir=dirs["log"])
+        agent = start_agent(
+            workspace_root=dirs["deploy"], workspace_template=dirs["template"], log_dir=dirs["log"]
+        )
         app_port = free_port()
         conf = write_standalone_config(
             prefix=dirs["nginx"], listen=f"127.0.0.1:{edge_port}", backend=f"127.0.0.1:{app_port}"

@@ -161,8 +161,6 @@ def main() -> int:
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/7"),
         "CELERY_TASK_ALWAYS_EAGER": "true" if options.eager else "false",
         "CACHE_KEY_PREFIX": f"load-{run_id}",
-        "WORKDIR_DEPLOY": str(dirs["deploy"]),
-        "WORKDIR_TEMPLATE": str(dirs["template"]),
         "PLATFORM_URL": f"http://localhost:{edge_port}",
         "STACK_ENV_FILE": "",
         "REGISTER_RATE_LIMIT": "",
@@ -190,7 +188,7 @@ def main() -> int:
         from mgmt.celery import app as celery_app
 
         celery_app.control.purge()
-        agent = start_agent(workspace_root=dirs["deploy"], log_dir=log)
+        agent = start_agent(workspace_root=dirs["deploy"], workspace_template=dirs["template"], log_dir=log)
         app_port = free_port()
         conf = write_standalone_config(
             prefix=dirs["nginx"], listen=f"127.0.0.1:{edge_port}", backend=f"127.0.0.1:{app_port}"

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from accounts import services as account_services
 from accounts.models import UserStatus
 from accounts.roles import MatrixModelAdmin
+from audit.models import AuditSource
 from mgmt.admin_mixins import ServiceErrorsAdminMixin
 from mgmt.exceptions import ApplicationError, Conflict
 from registry.selectors import allowed_workspace_images, default_workspace_image, images_overview
@@ -215,9 +216,9 @@ class PendingUserAdmin(_MatrixAdmin):
 # --- workspaces --------------------------------------------------------------------------------
 # Which row buttons a workspace in each status offers (the services refuse the others anyway).
 _OPERATIONS: dict[str, tuple[str, ...]] = {
-    WorkspaceStatus.ACTIVE: ("stop", "restart"),
+    WorkspaceStatus.ACTIVE: ("stop", "restart", "move"),
     WorkspaceStatus.STARTING: ("stop", "restart"),
-    WorkspaceStatus.STOPPED: ("start", "restart"),
+    WorkspaceStatus.STOPPED: ("start", "restart", "move"),
     WorkspaceStatus.FAILED: ("retry",),
 }
 
@@ -234,7 +235,7 @@ class WorkspaceAdmin(_MatrixAdmin):
     list_select_related = ("owner", "server")  # the server may be null: name both, or one query a row
     search_fields = ("owner__username", "container_name")
     readonly_fields = ["open_apps", "container_logs", *(f.name for f in Workspace._meta.fields)]
-    actions = ("start", "stop", "restart", "retry")
+    actions = ("start", "stop", "restart", "move", "retry")
 
     def get_urls(self) -> list:
         return [
@@ -310,6 +311,20 @@ class WorkspaceAdmin(_MatrixAdmin):
                 workspace.refresh_from_db()
                 self.message_user(request, f"{workspace}: retried, now {workspace.status}.", messages.SUCCESS)
                 return
+            if operation == "move":  # to the host with the most free memory
+                source = workspace.server
+                services.workspace_move_elsewhere(
+                    actor=request.user, workspace=workspace, source=AuditSource.ADMIN
+                )
+                workspace.refresh_from_db()
+                where = workspace.server if workspace.server_id != getattr(source, "pk", None) else None
+                text = (
+                    f"moved to {where}"
+                    if where
+                    else f"moving ({workspace.status}: {workspace.status_reason})"
+                )
+                self.message_user(request, f"{workspace}: {text}.", messages.SUCCESS)
+                return
             getattr(services, f"workspace_{operation}")(actor=request.user, workspace=workspace)
         except ApplicationError as exc:
             self.message_user(request, f"{workspace}: {exc.message}", messages.ERROR)
@@ -318,7 +333,7 @@ class WorkspaceAdmin(_MatrixAdmin):
 
     def operate_view(self, request: HttpRequest, pk: int, operation: str) -> HttpResponse:
         self.require(request)
-        if operation not in ("start", "stop", "restart"):
+        if operation not in ("start", "stop", "restart", "move"):
             raise PermissionDenied("Unknown operation.")
         workspace = get_object_or_404(self.get_queryset(request).select_related("owner", "server"), pk=pk)
         self._operate(request, workspace, operation)
@@ -374,6 +389,10 @@ class WorkspaceAdmin(_MatrixAdmin):
     @admin.action(description="Restart")
     def restart(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
         self._each(request, queryset, "restart")
+
+    @admin.action(description="Move to another host (the one with the most free memory)")
+    def move(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:
+        self._each(request, queryset, "move")
 
     @admin.action(description="Retry the selected failed workspaces (approve again)")
     def retry(self, request: HttpRequest, queryset: QuerySet[Workspace]) -> None:

@@ -20,6 +20,8 @@ class WorkspaceStatus(models.TextChoices):
     STOPPED = "stopped", "Stopped"
     FAILED = "failed", "Failed"
     DELETING = "deleting", "Deleting"
+    # Being moved to another host (`moving_to`); it answers again on the same URL once moved.
+    MOVING = "moving", "Moving"
 
 
 # Statuses whose resources count against a server's capacity.
@@ -30,6 +32,7 @@ RESERVING_STATUSES = (
     WorkspaceStatus.ACTIVE,
     WorkspaceStatus.STOPPED,
     WorkspaceStatus.DELETING,
+    WorkspaceStatus.MOVING,
 )
 
 
@@ -56,6 +59,10 @@ class Workspace(models.Model):
     # SET_NULL: the servers app refuses deleting a server with live workspaces (a registered finder).
     server = models.ForeignKey(
         "servers.Server", null=True, blank=True, on_delete=models.SET_NULL, related_name="workspaces"
+    )
+    # While `moving`: the host it goes to (its server stays the source until the switch).
+    moving_to = models.ForeignKey(
+        "servers.Server", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     container_id = models.CharField(max_length=80, blank=True, default="")
     container_name = models.CharField(max_length=128, blank=True, default="")

@@ -9,6 +9,7 @@ or roll back a workspace whose queued task was lost. Nothing else decides what c
                                    │
                                    └─ failed ──► undo     (`provision` and `ready` undo in place)
     deletion:      unpublish ──► teardown                 (delete queues `unpublish`)
+    moving:        move                                   (undoes itself; move_abandon: reconciler)
 
 A step ends in one of `Next`'s values. Transient agent failures (no answer at all) are retried
 inside a step, bounded (services.AGENT_ATTEMPTS, with backoff); anything else, or the last
@@ -97,6 +98,16 @@ def _teardown(workspace_id: int, args: dict[str, Any], inline: bool) -> tuple[Ne
     return (Next.DONE if done else Next.STOPPED), args
 
 
+def _move(workspace_id: int, args: dict[str, Any], inline: bool) -> tuple[Next, dict[str, Any]]:
+    moved = services.workspace_move_run(workspace_id=workspace_id, was=args.get("was", "active"))
+    return (Next.DONE if moved else Next.STOPPED), args
+
+
+def _move_abandon(workspace_id: int, args: dict[str, Any], inline: bool) -> tuple[Next, dict[str, Any]]:
+    services.workspace_move_abandon(workspace_id=workspace_id)
+    return Next.DONE, args
+
+
 # The one table. Every step runs on the provisioning queue: routes are rows nginx reads through its
 # auth subrequest, so no step needs the nginx host.
 STEPS: dict[str, Step] = {
@@ -106,6 +117,9 @@ STEPS: dict[str, Step] = {
     "undo": Step(_undo),
     "unpublish": Step(_unpublish, then="teardown"),
     "teardown": Step(_teardown),
+    # A move is one step: stop, copy, start there, switch, clean up; it compensates in place.
+    "move": Step(_move),
+    "move_abandon": Step(_move_abandon),  # the reconciler's, for a move whose worker died
 }
 
 

@@ -25,6 +25,14 @@ def workspace_list(*, user: Any) -> Any:
     return Workspace.objects.select_related("owner", "server").visible_to(user).order_by("-created_at", "-id")
 
 
+def workspace_get(*, user: Any, pk: int) -> Workspace:
+    """A workspace `user` may see, or NotFound (the same answer as for one that does not exist)."""
+    workspace = workspace_list(user=user).filter(pk=pk).first()
+    if workspace is None:
+        raise NotFound("No such workspace.")
+    return workspace
+
+
 def workspace_visible(*, user: Any, pk: int) -> bool:
     """The owner, or whoever the permission matrix lets see it (operators)."""
     return (
@@ -178,9 +186,12 @@ def server_fit(*, server: Server, memory: int, gpus: int, exclude: Workspace | N
     return Placement(server=server, free_memory=free_memory, free_gpus=free_gpus)
 
 
-def server_pick(*, memory: int, gpus: int, exclude: Workspace | None = None) -> Server:
-    """The online, non-draining server with the most free memory that fits; Conflict saying why not."""
-    candidates = list(Server.objects.schedulable())
+def server_pick(
+    *, memory: int, gpus: int, exclude: Workspace | None = None, avoid: Server | None = None
+) -> Server:
+    """The online, non-draining server with the most free memory that fits (never `avoid`, the
+    host a move leaves); Conflict saying why not."""
+    candidates = [s for s in Server.objects.schedulable() if avoid is None or s.pk != avoid.pk]
     if not candidates:
         raise Conflict("No server is online (and not draining); add or bring up a Docker host first.")
     fits: list[Placement] = []

@@ -46,7 +46,7 @@ from registry.selectors import allowed_workspace_images, default_workspace_image
 from servers.clients.agent import AgentClient, AgentError, AgentUnavailable
 from servers.models import Server
 
-from . import edge, folders, nginx, selectors
+from . import edge, nginx, selectors
 from .models import Workspace, WorkspaceStatus
 
 OWNER_ACTIONS = ("view", "operate")
@@ -171,7 +171,7 @@ def _container_config(workspace: Workspace) -> dict[str, Any]:
             str(settings.WORKSPACE_VSCODE_PORT): workspace.vscode_port,
             str(settings.WORKSPACE_JUPYTER_PORT): workspace.jupyter_port,
         },
-        "workspace_folder": workspace.folder_path,
+        "folder": username,  # the host's folder of that name (its agent made it in the folder step)
         "labels": {"user": username, "workspace": str(workspace.pk)},
         # Never root: the unprivileged workspace user, the one the agent allows and the folder's owner.
         "user": f"{settings.WORKSPACE_UID}:{settings.WORKSPACE_GID}",
@@ -356,7 +356,7 @@ def workspace_approve(
             "status_reason": "",
             "step": "",
             "approved_by": actor if actor is not None and actor.is_authenticated else None,
-            "folder_path": str(folders.folder_path(owner.username)),
+            "folder_path": "",  # the host's agent says where, in the folder step
         }
         retry = workspace is not None
         if workspace is None:
@@ -405,13 +405,15 @@ def workspace_provision(*, workspace_id: int) -> bool:
     username = workspace.owner.username
     _step_published(workspace, ProvisionStep.FOLDER)
     try:
-        path = folders.folder_path(username)
-        existed = path.exists() or path.is_symlink()
-        folders.folder_create(username=username)
-        if not existed:
-            Workspace.objects.filter(pk=workspace.pk).update(folder_created=True)
-        workspace_step_set(workspace, ProvisionStep.CONTAINER)
+        # The folder is made by the host's agent, from its template (the platform never touches a
+        # host's disk); an existing one is kept, and only one this attempt made is undone.
         client = _client(workspace)
+        folder = _transient_retry(lambda: client.folder_create(nginx.validate_route_name(username)))
+        workspace.folder_path = folder["path"]
+        Workspace.objects.filter(pk=workspace.pk).update(
+            folder_path=folder["path"], folder_created=bool(folder["created"])
+        )
+        workspace_step_set(workspace, ProvisionStep.CONTAINER)
         data = _container_create(workspace, client)
         workspace.container_id, workspace.container_name = data["id"], data.get("name") or username
         workspace.save(update_fields=["container_id", "container_name", "updated_at"])
@@ -592,11 +594,11 @@ def workspace_provision_undo(*, workspace_id: int, reason: str = "") -> None:
             notes.append(f"the container could not be removed ({exc.message})")
         except AgentUnavailable:
             notes.append("the agent could not be asked to remove a container; the reconciler will")
-    if workspace.folder_created:
+    if workspace.folder_created and workspace.server is not None:
         try:
-            folders.folder_delete(username=workspace.owner.username)
-        except (ApplicationError, OSError) as exc:
-            notes.append(f"the folder could not be removed ({exc})")
+            AgentClient.for_server(workspace.server).folder_delete(workspace.owner.username, missing_ok=True)
+        except ApplicationError as exc:
+            notes.append(f"the folder could not be removed ({exc.message})")
     full = reason + (f"; {'; '.join(notes)}" if notes else "")
     _progress(workspace, EventKind.FAILED, full)
     with transaction.atomic():
@@ -741,6 +743,234 @@ def workspace_recreate(*, workspace: Workspace, reason: str) -> tuple[Workspace,
     )
 
 
+# --- moving a workspace to another host -------------------------------------------------
+_MOVABLE = (WorkspaceStatus.ACTIVE, WorkspaceStatus.STOPPED)
+
+
+def workspace_move(
+    *, actor: User | None, workspace: Workspace, server: Server, source: AuditSource = AuditSource.API
+) -> Workspace:
+    """Queue the move of `workspace` to `server`: `moving` until it answers there on the same URL.
+
+    The saga (`workspace_move_run`): stop here, copy the folder agent to agent (a tar checked
+    with its digest), create and start it there, switch the route, then remove it here. A failure
+    before the switch removes what was made there and leaves it running where it was.
+    """
+    with transaction.atomic():
+        workspace = (
+            Workspace.objects.select_for_update().select_related("owner", "server").get(pk=workspace.pk)
+        )
+        if workspace.status not in _MOVABLE:
+            raise Conflict(f"The workspace is {workspace.status}; only an active or stopped one moves.")
+        if workspace.server_id == server.pk:
+            raise Conflict(f"The workspace is on {server.name} already.")
+        selectors.server_fit(server=server, memory=workspace.memory, gpus=workspace.gpus)
+        was = workspace.status
+        workspace.status, workspace.moving_to = WorkspaceStatus.MOVING, server
+        workspace.status_reason = f"moving from {workspace.server} to {server.name}"
+        workspace.save(update_fields=["status", "moving_to", "status_reason", "updated_at"])
+        audit_log_record(
+            action="workspace.move",
+            actor=actor,
+            target=workspace,
+            server_id=server.pk,
+            source=source,
+            details={"from": str(workspace.server), "to": server.name},
+        )
+        enqueue_on_commit(STEP_TASK, "move", workspace.pk, {"was": str(was)})
+    return workspace
+
+
+def workspace_move_elsewhere(
+    *, actor: User | None, workspace: Workspace, source: AuditSource = AuditSource.API
+) -> Workspace:
+    """Move to the host with the most free memory (a draining host's workspaces, say)."""
+    target = selectors.server_pick(
+        memory=workspace.memory, gpus=workspace.gpus, exclude=workspace, avoid=workspace.server
+    )
+    return workspace_move(actor=actor, workspace=workspace, server=target, source=source)
+
+
+_MOVE_STEPS = (
+    "Stopping the workspace on {source}",
+    "Copying its folder to {target}",
+    "Starting it on {target}",
+    "Switching its address to {target}",
+    "Removing it from {source}",
+)
+
+
+def _free_ports(server: Server, count: int = 2) -> list[int]:
+    """Host ports no workspace on `server` records (the switch's unique constraint has the last word)."""
+    used = {
+        port
+        for pair in Workspace.objects.filter(server=server).values_list("vscode_port", "jupyter_port")
+        for port in pair
+        if port
+    }
+    free = [port for port in _host_ports_range() if port not in used]
+    if len(free) < count:
+        raise Conflict(f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {server.name}.")
+    return random.sample(free, count)
+
+
+def workspace_move_run(*, workspace_id: int, was: str = WorkspaceStatus.ACTIVE) -> bool:
+    """The move saga's one step (containers/saga.py): True when the workspace answers on its new host."""
+    workspace = Workspace.objects.select_related("owner", "server", "moving_to").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.MOVING or workspace.moving_to is None or workspace.server is None:
+        return False
+    source, target = workspace.server, workspace.moving_to
+    name = nginx.validate_route_name(workspace.owner.username)
+    container = workspace.container_name or name
+    running = was == WorkspaceStatus.ACTIVE
+    src, dst = AgentClient.for_server(source), AgentClient.for_server(target)
+    made: dict[str, bool] = {"folder": False, "container": False}
+    started, index = time.monotonic(), 0
+
+    def step(number: int) -> None:
+        nonlocal index
+        index = number
+        text = _MOVE_STEPS[number - 1].format(source=source.name, target=target.name)
+        _progress(workspace, EventKind.STEP, text, step="move", index=number, total=len(_MOVE_STEPS))
+
+    try:
+        step(1)
+        _transient_retry(lambda: src.stop_container(container, missing_ok=True))
+        step(2)
+        with src.folder_archive(name) as archive:
+            folder = dst.folder_unpack(name, archive)
+        made["folder"] = True
+        size = int(folder.get("size") or archive.size)
+        step(3)
+        moved = Workspace(
+            pk=workspace.pk, owner=workspace.owner, server=target, image=workspace.image, cpu=workspace.cpu,
+            memory=workspace.memory, gpus=workspace.gpus, name=workspace.name,
+        )  # fmt: skip
+        moved.vscode_port, moved.jupyter_port = _free_ports(target)
+        created = _transient_retry(lambda: dst.create_container(_container_config(moved)))
+        made["container"] = True
+        ports = _ports_query(dst, created["id"])
+        vscode, jupyter = (
+            _published(ports, settings.WORKSPACE_VSCODE_PORT),
+            _published(ports, settings.WORKSPACE_JUPYTER_PORT),
+        )
+        if vscode is None or jupyter is None:
+            raise Conflict(
+                f"The container on {target.name} published no VS Code/Jupyter ports; see its logs."
+            )
+        upstream = _upstream_host(moved, vscode[0])
+        if running:
+            deadline = time.time() + settings.WORKSPACE_READY_TIMEOUT
+            while not (_app_answers(upstream, vscode[1]) and _app_answers(upstream, jupyter[1])):
+                if time.time() >= deadline:
+                    raise Conflict(
+                        f"VS Code or Jupyter did not answer on {target.name} within "
+                        f"{settings.WORKSPACE_READY_TIMEOUT} s; see the container's logs."
+                    )
+                time.sleep(0.25)
+        else:
+            _transient_retry(lambda: dst.stop_container(created["id"], missing_ok=True))
+        step(4)
+        with transaction.atomic():  # the switch: one row, then the route nginx reads
+            Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.MOVING).update(
+                server=target, moving_to=None, vscode_port=vscode[1], jupyter_port=jupyter[1],
+                upstream_host=upstream, container_id=created["id"],
+                container_name=created.get("name") or name, folder_path=folder.get("path", ""),
+                status=was, status_reason="",
+            )  # fmt: skip
+            workspace.refresh_from_db()
+            if running:
+                _route_write(workspace)
+            audit_log_record(
+                action="workspace.moved",
+                actor=None,
+                target=workspace,
+                server_id=target.pk,
+                source=AuditSource.WORKER,
+                details={"from": source.name, "to": target.name, "bytes": size,
+                         "seconds": round(time.monotonic() - started, 1)},
+            )  # fmt: skip
+    except Exception as exc:
+        if not isinstance(exc, ApplicationError):
+            logger.exception("Moving {} failed unexpectedly", workspace)
+        _move_undo(workspace, dst, made, src if running else None, container, f"{_failure_text(exc)}", index)
+        return False
+    step(5)  # the old host's copy; what cannot be removed now the reconciler finds as orphans
+    for call in (
+        lambda: src.delete_container(container, missing_ok=True),
+        lambda: src.folder_delete(name, missing_ok=True),
+    ):
+        try:
+            _transient_retry(call)
+        except ApplicationError as exc:
+            logger.warning("Moved {}, but {} still holds a copy: {}", workspace, source.name, exc.message)
+    _progress(workspace, EventKind.DONE, f"Moved to {target.name}.", next=edge.workspace_url(name, "vscode"))
+    return True
+
+
+def _move_undo(
+    workspace: Workspace,
+    dst: AgentClient,
+    made: dict[str, bool],
+    src: AgentClient | None,
+    container: str,
+    reason: str,
+    index: int,
+) -> None:
+    """The move's compensation: what was made on the target goes, and the workspace runs where it
+    was (started again if it ran)."""
+    notes: list[str] = []
+    name = workspace.owner.username
+    for done, call in (
+        (made["container"], lambda: dst.delete_container(name, missing_ok=True)),
+        (made["folder"], lambda: dst.folder_delete(name, missing_ok=True)),
+    ):
+        if done:
+            try:
+                _transient_retry(call)
+            except ApplicationError as exc:
+                notes.append(exc.message)
+    was = WorkspaceStatus.STOPPED
+    if src is not None:
+        try:
+            _transient_retry(lambda: src.start_container(container))
+            was = WorkspaceStatus.STARTING
+        except ApplicationError as exc:
+            notes.append(f"it could not be started again ({exc.message})")
+    step = _MOVE_STEPS[max(index, 1) - 1].split(" ")[0].lower()
+    full = f"The move failed while {step}: {reason}" + (f"; {'; '.join(notes)}" if notes else "")
+    with transaction.atomic():
+        Workspace.objects.filter(pk=workspace.pk, status=WorkspaceStatus.MOVING).update(
+            status=was, moving_to=None, status_reason=full[:1000]
+        )
+        audit_log_record(
+            action="workspace.move_failed",
+            target=workspace,
+            server_id=workspace.server_id,
+            source=AuditSource.WORKER,
+            level=LogLevel.ERROR,
+            details={"reason": full[:1000]},
+        )
+        if was == WorkspaceStatus.STARTING:
+            enqueue_on_commit(STEP_TASK, "ready", workspace.pk, {})
+    _progress(workspace, EventKind.FAILED, full)
+
+
+def workspace_move_abandon(*, workspace_id: int) -> bool:
+    """The reconciler's repair of a move whose worker died: the target's copy goes (whatever of it
+    was made) and the workspace stays where it was, stopped, with the reason (its owner starts it)."""
+    workspace = Workspace.objects.select_related("owner", "server", "moving_to").get(pk=workspace_id)
+    if workspace.status != WorkspaceStatus.MOVING:
+        return False
+    if workspace.moving_to is not None:
+        dst = AgentClient.for_server(workspace.moving_to)
+        made = {"folder": True, "container": True}  # not known: remove what may be there
+        _move_undo(workspace, dst, made, None, workspace.container_name, "it was interrupted", 1)
+    else:
+        Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.STOPPED, moving_to=None)
+    return True
+
+
 # --- deletion ----------------------------------------------------------------------------
 
 
@@ -756,9 +986,7 @@ def workspace_user_delete(
     `source` COMMAND: a shell command run without naming an admin.
     """
     account_services.user_delete_check(actor=actor, user=user)
-    if not Workspace.objects.filter(owner=user).exists():
-        if delete_folder:
-            folders.folder_delete(username=user.username)
+    if not Workspace.objects.filter(owner=user).exists():  # never approved: no host has a folder
         account_services.user_delete(actor=actor, user=user, source=source)
         return False
     with transaction.atomic():
@@ -824,15 +1052,18 @@ def workspace_teardown(*, workspace_id: int, delete_folder: bool, actor_id: int 
     user = workspace.owner
     name = workspace.container_name or user.username
     _teardown_step(workspace_id, 2, "Removing the container and the folder" if delete_folder else "")
+    folder_deleted = False
     try:
         if workspace.server is not None:
             client = AgentClient.for_server(workspace.server)
             _transient_retry(lambda: client.stop_container(name, timeout=5, missing_ok=True))
             _transient_retry(lambda: client.delete_container(name, missing_ok=True))
-        folder_deleted = folders.folder_delete(username=user.username) if delete_folder else False
-    except (ApplicationError, OSError) as exc:
-        text = exc.message if isinstance(exc, ApplicationError) else str(exc)
-        _teardown_failed(workspace_id, f"container: {text}", actor_id)
+            if delete_folder:  # on the workspace's host only: its agent owns the folder
+                folder_deleted = _transient_retry(
+                    lambda: client.folder_delete(user.username, missing_ok=True)
+                )
+    except ApplicationError as exc:
+        _teardown_failed(workspace_id, f"container: {exc.message}", actor_id)
         return False
     # The account goes last, through accounts; the workspace and its object permissions go with it.
     _teardown_step(workspace_id, 3)

@@ -15,7 +15,7 @@ operations wait too), because "no answer" is not "no containers".
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -29,7 +29,7 @@ from loguru import logger
 from accounts.models import User
 from audit.models import AuditSource, LogLevel
 from audit.services import audit_log_record
-from containers import folders, nginx, saga
+from containers import nginx, saga
 from containers import services as workspace_services
 from containers.models import Route, Workspace, WorkspaceStatus
 from events.models import EventKind
@@ -76,12 +76,14 @@ _MAY_HAVE_ROUTE = (
     WorkspaceStatus.STOPPED,
     WorkspaceStatus.PROVISIONING,
     WorkspaceStatus.DELETING,
+    WorkspaceStatus.MOVING,
 )
 _TRANSIENT = (
     WorkspaceStatus.PENDING,
     WorkspaceStatus.PROVISIONING,
     WorkspaceStatus.STARTING,
     WorkspaceStatus.DELETING,
+    WorkspaceStatus.MOVING,
 )
 
 
@@ -171,6 +173,11 @@ def _finish_or_undo(
 
     if workspace.status == WorkspaceStatus.PENDING:
         return "provision it now (its queued task was lost)", resume("provision")
+    if workspace.status == WorkspaceStatus.MOVING:
+        return (
+            "abandon the move (the target's copy is removed; it stays, stopped, where it was)",
+            resume("move_abandon"),
+        )
     if workspace.status == WorkspaceStatus.DELETING:
 
         def unfinished() -> str:
@@ -202,11 +209,22 @@ def _finish_or_undo(
 
 
 # --- the comparison ----------------------------------------------------------------------------
-def _list_containers(server: Server) -> tuple[Server, list[dict[str, Any]] | None, str]:
+@dataclass
+class _Host:
+    """What one agent said: its containers and workspace folders, or why it could not say."""
+
+    server: Server
+    containers: list[dict[str, Any]] | None
+    why: str = ""
+    folders: list[str] = field(default_factory=list)
+
+
+def _list_host(server: Server) -> _Host:
+    client = AgentClient.for_server(server)
     try:
-        return server, AgentClient.for_server(server).list_containers(), ""
+        return _Host(server, client.list_containers(), folders=client.folder_list())
     except ApplicationError as exc:
-        return server, None, exc.message
+        return _Host(server, None, exc.message)
 
 
 def _check_stuck(run: _Run, workspaces: list[Workspace], listed: dict[int, list | None]) -> None:
@@ -240,7 +258,8 @@ def _check_stuck(run: _Run, workspaces: list[Workspace], listed: dict[int, list 
 def _check_server(
     run: _Run, server: Server, containers: list[dict[str, Any]], workspaces: list[Workspace]
 ) -> None:
-    by_pk = {str(ws.pk): ws for ws in workspaces if ws.server_id == server.pk}
+    # A moving workspace has a container on its target too: its own, not an orphan.
+    by_pk = {str(ws.pk): ws for ws in workspaces if server.pk in (ws.server_id, ws.moving_to_id)}
     seen: set[int] = set()
     vscode_port, jupyter_port = settings.WORKSPACE_VSCODE_PORT, settings.WORKSPACE_JUPYTER_PORT
     for container in containers:
@@ -353,16 +372,21 @@ def _check_routes(
             )  # fmt: skip
 
 
-def _check_folders(run: _Run) -> None:
-    names = folders.list_folder_names()
-    users = set(User.objects.filter(username__in=names).values_list("username", flat=True))
-    for name in names:
+def _check_folders(run: _Run, host: _Host) -> None:
+    """The host's workspace folders (its agent's list) whose person is gone."""
+    users = set(User.objects.filter(username__in=host.folders).values_list("username", flat=True))
+    client = AgentClient.for_server(host.server)
+
+    def remove(name: str) -> Callable[[], object] | None:
+        return (lambda: client.folder_delete(name, missing_ok=True)) if run.remove_orphan_folders else None
+
+    for name in host.folders:
         if name in users:
             continue
         run.found(
-            Kind.ORPHAN_FOLDER, server="", subject=name, detail=f"{folders.folder_path(name)}: no such user",
+            Kind.ORPHAN_FOLDER, server=host.server.name, subject=name, detail=f"folder {name}: no such user",
             action="remove the folder" if run.remove_orphan_folders else "keep (a deletion may keep it)",
-            repair=(lambda n=name: folders.folder_delete(username=n)) if run.remove_orphan_folders else None,
+            repair=remove(name),
         )  # fmt: skip
 
 
@@ -422,30 +446,33 @@ def _reconcile(
 
     try:
         step(f"Asking {len(servers)} host(s) for their containers")
-        answers = agents_fan_out(
+        hosts = agents_fan_out(
             servers,
-            _list_containers,
+            _list_host,
             deadline=agent_deadline(),
-            late=lambda s: (s, None, f"the agent did not answer within {agent_deadline():.0f}s"),
+            late=lambda s: _Host(s, None, f"the agent did not answer within {agent_deadline():.0f}s"),
             name="reconcile",
         )
-        listed: dict[int, list | None] = {server.pk: containers for server, containers, _ in answers}
-        record.unreachable = [{"server": s.name, "reason": why} for s, c, why in answers if c is None]
-        skipped = {server.pk for server, containers, _ in answers if containers is None}
+        listed: dict[int, list | None] = {host.server.pk: host.containers for host in hosts}
+        record.unreachable = [
+            {"server": h.server.name, "reason": h.why} for h in hosts if h.containers is None
+        ]
+        skipped = {host.server.pk for host in hosts if host.containers is None}
         workspaces = list(Workspace.objects.select_related("owner", "server").order_by("pk"))
         if server_name:
             workspaces = [ws for ws in workspaces if ws.server_id == servers[0].pk]
         step("Checking stuck workspaces")
         _check_stuck(run, workspaces, listed)
-        for server, containers, _ in answers:
-            if containers is not None:
-                step(f"Comparing {server.name}'s containers with the database")
-                _check_server(run, server, containers, workspaces)
+        for host in hosts:
+            if host.containers is not None:
+                step(f"Comparing {host.server.name}'s containers with the database")
+                _check_server(run, host.server, host.containers, workspaces)
         step("Checking the routes")
         _check_routes(run, workspaces, skipped, everything=not server_name)
-        if not server_name:
-            step("Checking the workspace folders")
-            _check_folders(run)
+        step("Checking the workspace folders")
+        for host in hosts:
+            if host.containers is not None:  # an unreachable host's folders are not concluded on
+                _check_folders(run, host)
     except Exception as exc:
         logger.exception("The reconciler failed")
         record.status, record.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000]

@@ -10,7 +10,6 @@ workers.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,11 +26,6 @@ class ConfigValidationError(Exception):
         super().__init__("Invalid configuration:\n- " + "\n- ".join(problems))
 
 
-# variable -> (kind, needs write access)
-_DIRECTORIES = {
-    "WORKDIR_DEPLOY": True,
-    "WORKDIR_TEMPLATE": False,
-}
 _PORTS = ("AGENT_PORT",)
 _DOMAIN_RE = re.compile(
     r"(?=.{1,200}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*", re.ASCII
@@ -79,17 +73,6 @@ def _check_domain(name: str, value: Any) -> str | None:
     return None
 
 
-def _check_directory(name: str, value: Any, *, writable: bool) -> str | None:
-    path = str(value)
-    if not os.path.isdir(path):
-        return f"{name}: directory {path} does not exist"
-    if not os.access(path, os.R_OK | os.X_OK):
-        return f"{name}: directory {path} is not readable"
-    if writable and not os.access(path, os.W_OK):
-        return f"{name}: directory {path} is not writable"
-    return None
-
-
 def _check_database(databases: Any) -> list[str]:
     default = (databases or {}).get("default") or {}
     engine = default.get("ENGINE", "")
@@ -125,9 +108,6 @@ def validate_config(*, strict: bool = False, values: Mapping[str, Any] | None = 
         problem := _check_domain("WORKSPACE_DOMAIN", present["WORKSPACE_DOMAIN"])
     ):
         problems.append(problem)
-    for name, writable in _DIRECTORIES.items():
-        if name in present and (problem := _check_directory(name, present[name], writable=writable)):
-            problems.append(problem)
     problems.extend(_check_database(values.get("DATABASES")))
     if strict and problems:
         raise ConfigValidationError(problems)

@@ -375,13 +375,11 @@ def _platform_var(name: str, default: str) -> str:
 
 MGMT_SERVER_IP = _platform_var("MGMT_SERVER_IP", "127.0.0.1")
 AGENT_PORT = _platform_var("AGENT_PORT", "5005")
-WORKDIR_DEPLOY = _platform_var("WORKDIR_DEPLOY", str(BASE_DIR / "var" / "workspaces"))
-WORKDIR_TEMPLATE = _platform_var("WORKDIR_TEMPLATE", str(BASE_DIR / "var" / "template"))
+# Workspace folders are the Docker hosts' (each agent's AGENT_WORKSPACE_ROOT and _TEMPLATE):
+# the platform names a folder and never touches a host's disk.
 CONFIG_REQUIRED_VARIABLES = [
     "MGMT_SERVER_IP",
     "AGENT_PORT",
-    "WORKDIR_DEPLOY",
-    "WORKDIR_TEMPLATE",
     "PLATFORM_URL",
     "WORKSPACE_DOMAIN",
 ]

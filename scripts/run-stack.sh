@@ -18,21 +18,22 @@ EDGE_PORT=${EDGE_PORT:-8080}
 APP_PORT=${APP_PORT:-8000}
 AGENT_PORT_LOCAL=${AGENT_PORT_LOCAL:-5005}
 export AGENT_SECRET=${AGENT_SECRET:-dev-only-agent-secret-0123456789}
-export WORKDIR_DEPLOY=${WORKDIR_DEPLOY:-$VAR/workspaces}
-export WORKDIR_TEMPLATE=${WORKDIR_TEMPLATE:-$VAR/template}
+# The local agent's workspace folders and their template (the folders are the host's, not the platform's).
+export AGENT_WORKSPACE_ROOT=${AGENT_WORKSPACE_ROOT:-${WORKDIR_DEPLOY:-$VAR/workspaces}}
+export AGENT_WORKSPACE_TEMPLATE=${AGENT_WORKSPACE_TEMPLATE:-${WORKDIR_TEMPLATE:-$VAR/template}}
 export PLATFORM_URL=${PLATFORM_URL:-http://localhost:$EDGE_PORT}
 export WORKSPACE_DOMAIN=${WORKSPACE_DOMAIN:-localhost}
 # The processes' own settings (read by deploy/bin/mgmt and the gunicorn configs).
 export WEB_BIND=127.0.0.1:$APP_PORT WEB_WORKERS=${WEB_WORKERS:-2}
 export CELERY_CONCURRENCY=${CELERY_CONCURRENCY:-4}
-export AGENT_PORT=$AGENT_PORT_LOCAL AGENT_BIND=127.0.0.1 AGENT_WORKSPACE_ROOT=$WORKDIR_DEPLOY
+export AGENT_PORT=$AGENT_PORT_LOCAL AGENT_BIND=127.0.0.1
 if [ -z "${REDIS_URL:-}" ]; then
   export CELERY_BROKER_URL=${CELERY_BROKER_URL:-filesystem://localhost//}
   export CELERY_BROKER_DIR=${CELERY_BROKER_DIR:-$VAR/celery}
   export CACHE_URL=${CACHE_URL:-filecache://$VAR/cache}
 fi
 # staticfiles/: WhiteNoise looks there first (filled by collectstatic in production only).
-mkdir -p "$WORKDIR_DEPLOY" "$WORKDIR_TEMPLATE" "$VAR/log" staticfiles
+mkdir -p "$AGENT_WORKSPACE_ROOT" "$AGENT_WORKSPACE_TEMPLATE" "$VAR/log" staticfiles
 missing=()
 # Workspaces get the real VS Code + JupyterLab image once it is built, the stand-in until then.
 REAL_IMAGE=mgmt/workspace:latest
@@ -48,13 +49,13 @@ names=$(grep -ohE 'env\.[a-z_]+\("[A-Z][A-Z0-9_]*"|_platform_var\("[A-Z][A-Z0-9_
         | grep -oE '"[A-Z0-9_]+"' | tr -d '"' | sort -u)
 umask 077  # it may hold secrets (AGENT_SECRET, SECRET_KEY, database passwords)
 {
-  for name in $names AGENT_SECRET AGENT_PORT AGENT_BIND AGENT_WORKSPACE_ROOT WEB_BIND WEB_WORKERS \
+  for name in $names AGENT_SECRET AGENT_PORT AGENT_BIND AGENT_WORKSPACE_ROOT AGENT_WORKSPACE_TEMPLATE WEB_BIND WEB_WORKERS \
               CELERY_CONCURRENCY CELERY_BROKER_DIR; do
     [ -n "${!name:-}" ] && printf '%s=%s\n' "$name" "${!name}"
   done
 } >"$VAR/stack.env"
 umask 022
-[ -e "$WORKDIR_TEMPLATE/README.txt" ] || echo "Your workspace folder (copied from $WORKDIR_TEMPLATE)." > "$WORKDIR_TEMPLATE/README.txt"
+[ -e "$AGENT_WORKSPACE_TEMPLATE/README.txt" ] || echo "Your workspace folder (copied from $AGENT_WORKSPACE_TEMPLATE)." > "$AGENT_WORKSPACE_TEMPLATE/README.txt"
 
 $BIN/python manage.py migrate --noinput || exit 1
 $BIN/python manage.py ensure_admin || exit 1

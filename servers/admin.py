@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.roles import MatrixModelAdmin
@@ -202,6 +203,20 @@ class ServerAdmin(WriteOnlySecretsAdminMixin, _MatrixAdmin):
             "draining",
             lambda s: hosts.server_drain(actor=request.user, server=s, drain=True, source=AuditSource.ADMIN),
         )
+        for server in queryset:  # offer to move everyone off it
+            if workspaces := selectors.server_dependents(server=server).get("workspaces"):
+                listing = reverse("admin:containers_workspace_changelist") + f"?server__id__exact={server.pk}"
+                self.message_user(
+                    request,
+                    format_html(
+                        '{} still holds {} workspace(s): <a href="{}" class="ops-move-off">select them and '
+                        '"Move to another host"</a>.',
+                        server.name,
+                        len(workspaces),
+                        listing,
+                    ),
+                    messages.WARNING,
+                )
 
     @admin.action(description="Undrain", permissions=["change"])
     def undrain(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:

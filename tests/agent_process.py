@@ -150,6 +150,7 @@ class AgentProcess:
 def start_agent(
     *,
     workspace_root: Path | str,
+    workspace_template: Path | str | None = None,
     secret: str | None = None,
     label_prefix: str | None = None,
     docker_host: str | None = None,
@@ -193,6 +194,8 @@ def start_agent(
     )
     if docker_host:
         child_env["AGENT_DOCKER_HOST"] = docker_host
+    if workspace_template:
+        child_env["AGENT_WORKSPACE_TEMPLATE"] = str(workspace_template)
     if tls:
         child_env["AGENT_TLS_CERT"], child_env["AGENT_TLS_KEY"] = str(tls[0]), str(tls[1])
     child_env.update(env or {})

@@ -65,19 +65,6 @@ def _run(*args: str, check: bool = True, timeout: float = 30, **kwargs: Any) -> 
     return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
 
 
-def agent_owns_folders() -> bool:
-    """Whether the platform asks the host's agent for workspace folders (issue #17 item 1).
-
-    Before that, the provisioning worker makes the folder under WORKDIR_DEPLOY and hands its path
-    to the agent, so every host's agent must take that one folder tree as its root (shared
-    storage mounted at the same path everywhere, as docs/workspaces.md says). After it, each
-    host keeps its folders on its own disk (`NetnsHost.workspace_root`).
-    """
-    from servers.clients.agent import AgentClient
-
-    return hasattr(AgentClient, "folder_create")
-
-
 @dataclass
 class NetnsHost:
     index: int
@@ -230,9 +217,8 @@ def _engine_up(host: NetnsHost, image_tar: Path) -> None:
         raise RuntimeError(f"Loading {IMAGE} into {host.netns} failed: {loaded.stderr.decode()[-2000:]}")
 
 
-def _agent_up(host: NetnsHost, shared_root: Path | None) -> None:
-    root = shared_root or host.workspace_root
-    host.workspace_root = root
+def _agent_up(host: NetnsHost) -> None:
+    root = host.workspace_root  # this host's own disk: its agent makes and removes the folders
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     host.agent = start_agent(
@@ -372,8 +358,6 @@ class NetnsHosts:
         self.base = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{self.run}-", dir=TEMP_ROOT))
         self.base.chmod(0o755)
         (self.run_dir / "base").write_text(f"{self.base}\n")
-        # Before issue #17 item 1 every agent shares the platform's folder tree (see agent_owns_folders).
-        self.shared_root = None if agent_owns_folders() else self.base / "shared-workspaces"
         self.hosts: list[NetnsHost] = []
         self._image_tar: Path | None = None
         self._lock = threading.Lock()
@@ -414,14 +398,11 @@ class NetnsHosts:
 
     def _start(self, host: NetnsHost, image: Path) -> None:
         _engine_up(host, image)
-        _agent_up(host, self.shared_root)
+        _agent_up(host)
 
     def clear(self) -> None:
         with ThreadPoolExecutor(max_workers=max(1, len(self.hosts))) as pool:
             list(pool.map(NetnsHost.clear, self.hosts))
-        if self.shared_root is not None and self.shared_root.is_dir():
-            for entry in self.shared_root.iterdir():
-                shutil.rmtree(entry, ignore_errors=True)
 
     def close(self) -> None:
         def down(host: NetnsHost) -> None:
@@ -492,12 +473,6 @@ class NetnsStack:
 def netns_stack(netns_hosts, edge_stack, settings) -> Iterator[NetnsStack]:
     """Three hosts, emptied after the test; nothing registered yet (`netns_stack.register`)."""
     hosts = netns_hosts.get(3)
-    if netns_hosts.shared_root is not None:  # the platform makes the folders (see agent_owns_folders)
-        deploy = netns_hosts.shared_root / uuid.uuid4().hex[:8]
-        deploy.mkdir(parents=True)
-        deploy.chmod(0o755)
-        settings.WORKDIR_DEPLOY = str(deploy)
-        settings.WORKDIR_TEMPLATE = str(hosts[0].template)
     try:
         yield NetnsStack(edge=edge_stack, hosts=hosts)
     finally:

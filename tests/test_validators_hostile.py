@@ -23,11 +23,11 @@ from agent.hostagent.config import AgentConfig
 from agent.hostagent.containers import container_get
 from agent.hostagent.errors import BadRequest
 from agent.hostagent.errors import NotFound as AgentNotFound
+from agent.hostagent.folders import folder_path
 from agent.hostagent.policy import container_name, validate_spec
 from builds.models import Project
 from builds.services.uploads import validate_upload_filename
 from containers import edge, nginx
-from containers.folders import folder_path
 from mgmt.exceptions import ValidationFailed
 from registry.clients import validate_registry_url, validate_repository, validate_tag
 from registry.models import validate_image_ref
@@ -127,7 +127,7 @@ CASES = [
         raises(lambda name: Project._meta.get_field("name").run_validators(name), ValidationError),
     ),
     Case("builds.validate_upload_filename", "disk.qcow2", raises(validate_upload_filename, ValidationFailed)),
-    Case("containers.folders.folder_path", "alice", raises(folder_path, ValidationFailed)),
+    Case("agent.folders.folder_path", "alice", raises(lambda name: folder_path(AGENT, name), BadRequest)),
     Case(
         "containers.nginx.validate_route_name", "alice", raises(nginx.validate_route_name, ValidationFailed)
     ),

@@ -49,6 +49,8 @@ class AgentConfig:
     docker_host: str = ""  # empty: DOCKER_HOST or the local socket, as the docker SDK decides
     docker_timeout: int = 60
     workspace_root: str = "/srv/workspaces"
+    # What a new workspace folder starts as (copied); empty: an empty folder.
+    workspace_template: str = ""
     workspace_mount: str = "/workspace"
     label_prefix: str = "mgmt"
     publish_address: str = "127.0.0.1"
@@ -119,12 +121,21 @@ class AgentConfig:
         if docker_host := get("AGENT_DOCKER_HOST"):
             values["docker_host"] = docker_host
 
-        root = get("AGENT_WORKSPACE_ROOT")
+        # The seed's WORKDIR_DEPLOY and WORKDIR_TEMPLATE are read too: the folders are the agent's.
+        root = get("AGENT_WORKSPACE_ROOT") or get("WORKDIR_DEPLOY")
         if root is not None:
             if not os.path.isabs(root):
                 problems.append(f"AGENT_WORKSPACE_ROOT: {root!r} is not an absolute path")
             else:
                 values["workspace_root"] = os.path.realpath(root)
+        template = get("AGENT_WORKSPACE_TEMPLATE") or get("WORKDIR_TEMPLATE")
+        if template is not None:
+            if not os.path.isabs(template):
+                problems.append(f"AGENT_WORKSPACE_TEMPLATE: {template!r} is not an absolute path")
+            elif not os.path.isdir(template):
+                problems.append(f"AGENT_WORKSPACE_TEMPLATE: {template} is not a directory")
+            else:
+                values["workspace_template"] = os.path.realpath(template)
         mount = get("AGENT_WORKSPACE_MOUNT")
         if mount is not None:
             if not mount.startswith("/") or ".." in mount.split("/"):

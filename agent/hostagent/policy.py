@@ -23,6 +23,7 @@ from docker.types import DeviceRequest
 
 from .config import MIN_MEMORY_BYTES, AgentConfig, parse_size
 from .errors import BadRequest
+from .folders import folder_path
 
 # Always fullmatch, ASCII only: `$` lets a trailing newline through and `\w` matches any letter.
 NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}", re.ASCII)
@@ -140,7 +141,7 @@ def validate_spec(
     if forbidden:
         raise BadRequest(f"{forbidden[0]}: not allowed by the agent's container policy.")
     unknown = sorted(set(request) - {"name", "image", "env", "cpu", "memory", "gpus", "ports",
-                                     "workspace_folder", "labels", "user"})  # fmt: skip
+                                     "workspace_folder", "folder", "labels", "user"})  # fmt: skip
     if unknown:
         raise BadRequest(f"{unknown[0]}: unknown option.")
 
@@ -194,6 +195,10 @@ def validate_spec(
     folder = request.get("workspace_folder")
     if folder is not None and not isinstance(folder, str):
         raise BadRequest("workspace_folder: must be an absolute path.")
+    if request.get("folder") is not None:  # a folder of this host's, by name (api/folders)
+        if folder:
+            raise BadRequest("Give either folder (a name) or workspace_folder (a path), not both.")
+        folder = str(folder_path(config, request["folder"]))
     real_folder = resolve_workspace_folder(config, folder) if folder else None
 
     labels = request.get("labels") or {}

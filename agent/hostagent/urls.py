@@ -9,6 +9,9 @@ handler500 = f"{__package__}.views.server_error"
 urlpatterns = [
     path("health", views.HealthView.as_view()),
     path("get_system_stats", views.SystemStatsView.as_view()),
+    path("api/folders", views.FolderListView.as_view()),
+    path("api/folders/<str:name>", views.FolderDetailView.as_view()),
+    path("api/folders/<str:name>/archive", views.FolderArchiveView.as_view()),
     path("api/containers", views.ContainerListView.as_view()),
     re_path(
         r"^api/containers/(?P<ident>[^/]+)/(?P<action>start|stop|restart|delete)$",

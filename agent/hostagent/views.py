@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, JsonResponse, StreamingHttpResponse
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from . import __version__, containers, images, system
+from . import __version__, containers, folders, images, system
 from .docker_client import docker_answers, get_client, translate_errors
 from .errors import AgentResponse, BadRequest, envelope
 from .serializers import (
@@ -74,6 +74,46 @@ class SystemStatsView(APIView):
                 "docker_version": info.get("ServerVersion"),
             }
         )
+
+
+class FolderListView(APIView):
+    def get(self, request: Request) -> AgentResponse:
+        return AgentResponse({"names": folders.folder_list(config=settings.AGENT)})
+
+
+class FolderDetailView(APIView):
+    """A workspace folder by name: its size (GET), made from the template (PUT), removed (DELETE)."""
+
+    def get(self, request: Request, name: str) -> AgentResponse:
+        return AgentResponse(folders.folder_info(config=settings.AGENT, name=name))
+
+    def put(self, request: Request, name: str) -> AgentResponse:
+        data = folders.folder_create(config=settings.AGENT, name=name)
+        if data["created"]:
+            return AgentResponse(data, status=201, message="Folder created from the template.")
+        return AgentResponse(data, message="The folder exists already; kept as it is.")
+
+    def delete(self, request: Request, name: str) -> AgentResponse:
+        data = folders.folder_delete(config=settings.AGENT, name=name)
+        return AgentResponse(data, message="Folder deleted.")
+
+
+class FolderArchiveView(APIView):
+    """A workspace folder as a tar, to move it to another host (GET here, PUT there). The tar's
+    SHA-256 is in `X-Archive-SHA256`: the platform signs its PUT with it, so the receiving agent
+    checks every byte it unpacks."""
+
+    def get(self, request: Request, name: str) -> FileResponse:
+        archive, size, digest = folders.folder_archive(config=settings.AGENT, name=name)
+        response = FileResponse(archive, content_type="application/x-tar")
+        response.block_size = 1024 * 1024  # Django's 4 KiB blocks would cost a GB 256,000 writes
+        response["Content-Length"] = str(size)
+        response["X-Archive-SHA256"] = digest
+        return response
+
+    def put(self, request: Request, name: str) -> AgentResponse:
+        data = folders.folder_unpack(config=settings.AGENT, name=name, archive=request.agent_body)
+        return AgentResponse(data, status=201, message="Folder unpacked.")
 
 
 class ContainerListView(APIView):

@@ -20,6 +20,12 @@ _MEMORY = RegexValidator(
 )
 
 
+class MoveInput(serializers.Serializer):
+    server = serializers.PrimaryKeyRelatedField(
+        queryset=Server.objects.all(), help_text="The host to move to."
+    )
+
+
 class ApproveInput(serializers.Serializer):
     server = serializers.PrimaryKeyRelatedField(
         queryset=Server.objects.all(), required=False, allow_null=True

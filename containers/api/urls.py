@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import ApproveView, WorkspaceViewSet
+from .views import ApproveView, WorkspaceMoveView, WorkspaceViewSet
 
 app_name = "containers"
 
@@ -14,4 +14,5 @@ urlpatterns = [
         "workspaces/<int:pk>/restart", WorkspaceViewSet.as_view({"post": "restart"}), name="workspace-restart"
     ),
     path("workspaces/<int:pk>/logs", WorkspaceViewSet.as_view({"get": "logs"}), name="workspace-logs"),
+    path("workspaces/<int:pk>/move", WorkspaceMoveView.as_view(), name="workspace-move"),
 ]

@@ -15,7 +15,7 @@ from mgmt.api.renderers import APIResponse
 from mgmt.api.schema import CONFLICT_ERROR, UPSTREAM_ERROR
 from mgmt.api.viewsets import ScopedGenericViewSet
 
-from .serializers import ApproveInput, LogsQuery, WorkspaceDetailOutput, WorkspaceOutput
+from .serializers import ApproveInput, LogsQuery, MoveInput, WorkspaceDetailOutput, WorkspaceOutput
 
 
 class ApproveView(APIView):
@@ -32,6 +32,27 @@ class ApproveView(APIView):
         workspace.refresh_from_db()  # with eager Celery (make run) provisioning has run already
         message = "Approved; the workspace is being provisioned." if queued else "Already approved."
         response = APIResponse(WorkspaceOutput(workspace).data, status=202, message=message)
+        response["Location"] = f"/api/workspaces/{workspace.pk}"
+        return response
+
+
+class WorkspaceMoveView(APIView):
+    """Move a workspace to another host (202): `moving`, then active there on the same URL; a
+    failure leaves it running where it was. Its progress: `/events/workspace/<id>`."""
+
+    permission_classes = [IsAuthenticated, RequirePermission("manage_workspaces")]
+
+    @extend_schema(request=MoveInput, responses={202: WorkspaceOutput, 404: None, 409: CONFLICT_ERROR})
+    def post(self, request: Request, pk: int) -> APIResponse:
+        workspace = selectors.workspace_get(user=request.user, pk=pk)
+        data = MoveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        target = data.validated_data["server"]
+        workspace = services.workspace_move(actor=request.user, workspace=workspace, server=target)
+        workspace.refresh_from_db()  # with eager Celery the move has run already
+        response = APIResponse(
+            WorkspaceOutput(workspace).data, status=202, message=f"Moving to {target.name}."
+        )
         response["Location"] = f"/api/workspaces/{workspace.pk}"
         return response
 

@@ -54,6 +54,34 @@ class AgentError(ApplicationError):
         self.status_code = status if status in (400, 404, 409, 413) else 503
 
 
+_CHUNK = 1024 * 1024
+
+
+@dataclass
+class FolderArchive:
+    """A folder's tar on its way from one agent to another: read like a file of `size` bytes."""
+
+    response: requests.Response
+    size: int
+    sha256: str
+    sent: int = 0
+
+    def __len__(self) -> int:  # requests sends a Content-Length, not chunks
+        return self.size
+
+    def read(self, amount: int = -1) -> bytes:
+        # http.client asks for 8 KiB at a time; a MiB per call keeps Python out of the way.
+        data = self.response.raw.read(max(amount, _CHUNK) if amount and amount > 0 else None)
+        self.sent += len(data)
+        return data
+
+    def __enter__(self) -> FolderArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.response.close()
+
+
 _session_lock = threading.Lock()
 _session: requests.Session | None = None
 
@@ -247,6 +275,62 @@ class AgentClient:
 
     def query_agent_stats(self) -> dict[str, Any]:
         return self._json("GET", "/get_system_stats")
+
+    # --- workspace folders: the agent owns its host's disk; the platform names a folder only ---
+    def folder_create(self, name: str) -> dict[str, Any]:
+        """Make the folder from the host's template unless it exists: {name, path, created}."""
+        return self._json(
+            "PUT", f"/api/folders/{_segment(name)}", read_timeout=settings.AGENT_ACTION_READ_TIMEOUT
+        )
+
+    def folder_delete(self, name: str, *, missing_ok: bool = False) -> bool:
+        """Remove the folder; False when it was not there (with `missing_ok`, else AgentError 404)."""
+        try:
+            self._json(
+                "DELETE", f"/api/folders/{_segment(name)}", read_timeout=settings.AGENT_ACTION_READ_TIMEOUT
+            )
+        except AgentError as exc:
+            if missing_ok and exc.agent_status == 404:
+                return False
+            raise
+        return True
+
+    def folder_info(self, name: str) -> dict[str, Any]:
+        """{name, path, size} of an existing folder (404 AgentError when there is none)."""
+        return self._json("GET", f"/api/folders/{_segment(name)}")
+
+    def folder_archive(self, name: str) -> FolderArchive:
+        """The folder as a tar being read from the agent: its length and SHA-256 (headers) first,
+        then the bytes. Close it (a context manager) when done."""
+        response = self._send(
+            "GET",
+            f"/api/folders/{_segment(name)}/archive",
+            stream=True,
+            read_timeout=settings.AGENT_STREAM_READ_TIMEOUT,
+        )
+        digest = response.headers.get("X-Archive-SHA256", "")
+        try:
+            size = int(response.headers.get("Content-Length", ""))
+        except ValueError:
+            size = -1
+        if len(digest) != 64 or size < 0:
+            response.close()
+            raise AgentError(
+                f"Agent on {self.target.name} sent a folder archive without its length or digest.",
+                status=502,
+                host=self.target.name,
+            )
+        return FolderArchive(response=response, size=size, sha256=digest)
+
+    def folder_unpack(self, name: str, archive: FolderArchive) -> dict[str, Any]:
+        """Make the folder on this host from another agent's archive, streamed through as it is
+        read; signed with the archive's digest, so this agent refuses any byte that differs."""
+        return self._json_raw(
+            "PUT", f"/api/folders/{_segment(name)}/archive", archive, [], body_sha256=archive.sha256
+        )
+
+    def folder_list(self) -> list[str]:
+        return list(self._json("GET", "/api/folders").get("names", []))
 
     def list_containers(self) -> list[dict[str, Any]]:
         return self._json("GET", "/api/containers")

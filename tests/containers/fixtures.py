@@ -1,6 +1,6 @@
 """The edge stack fixtures, registered for every test in the root conftest (`pytest_plugins`).
 
-`workspace_dirs` (this test's WORKDIR_DEPLOY and WORKDIR_TEMPLATE), `edge_stack` (nginx in
+`workspace_dirs` (this test's agent workspace root and folder template), `edge_stack` (nginx in
 front of a live Django, no Docker) and `stack` (the same with a real agent registered as a
 server). Used by the containers, maintenance and admin_ui tests.
 """
@@ -20,7 +20,7 @@ from tests.services import require_docker
 
 @pytest.fixture
 def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
-    """WORKDIR_DEPLOY and WORKDIR_TEMPLATE of this test only."""
+    """The agent's workspace root ("deploy") and folder template of this test only."""
     tmp_path.chmod(0o755)  # nginx workers and containers may run as another user
     dirs = {name: tmp_path / name for name in ("deploy", "template")}
     for path in dirs.values():
@@ -28,8 +28,6 @@ def workspace_dirs(tmp_path: Path, settings) -> dict[str, Path]:
         path.chmod(0o755)
     (dirs["template"] / "README.txt").write_text("Your workspace.\n")
     (dirs["template"] / "notebooks").mkdir()
-    settings.WORKDIR_DEPLOY = str(dirs["deploy"])
-    settings.WORKDIR_TEMPLATE = str(dirs["template"])
     return dirs
 
 
@@ -54,5 +52,6 @@ def edge_stack(transactional_db, live_server, workspace_dirs, tmp_path, settings
 def stack(edge_stack, workspace_dirs, agent_factory) -> Stack:
     """The edge stack with a real agent in front of dockerd, registered as a server."""
     require_docker()
-    agent = agent_factory(workspace_root=workspace_dirs["deploy"])
+    dirs = workspace_dirs
+    agent = agent_factory(workspace_root=dirs["deploy"], workspace_template=dirs["template"])
     return dataclasses.replace(edge_stack, agent=agent, server=register_server(agent))

@@ -35,8 +35,6 @@ def worker(stack, settings, tmp_path):
             f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 3306}/{db['NAME']}"
         ),
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "WORKDIR_DEPLOY": settings.WORKDIR_DEPLOY,
-        "WORKDIR_TEMPLATE": settings.WORKDIR_TEMPLATE,
         "PLATFORM_URL": settings.PLATFORM_URL,
     }
     log = tmp_path / "worker.log"

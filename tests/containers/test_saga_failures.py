@@ -67,11 +67,13 @@ def retry_succeeds(stack: Stack, workspace: Workspace, admin, user, **kwargs) ->
 
 
 def test_agent_down_before_create(stack, agent_factory):
+    # The host's agent is the first thing the saga asks (it makes the folder): nothing is made.
     stack.agent.stop(remove_containers=False)
-    workspace, (admin, user) = approve_fails(stack, "container", "unreachable")
+    workspace, (admin, user) = approve_fails(stack, "folder", "unreachable")
+    assert not (stack.deploy / user.username).exists()
     stack.agent = agent_factory(
-        workspace_root=stack.deploy, port=stack.agent.port, secret=stack.agent.secret,
-        label_prefix=stack.agent.label_prefix,
+        workspace_root=stack.deploy, workspace_template=stack.template, port=stack.agent.port,
+        secret=stack.agent.secret, label_prefix=stack.agent.label_prefix,
     )  # fmt: skip
     retry_succeeds(stack, workspace, admin, user)
 

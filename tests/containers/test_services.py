@@ -66,7 +66,6 @@ def test_approval_refuses_images_not_allowed_and_bad_sizes(admin_user):
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["../etc", "a/b", "x;rm -rf /", "Alice", "a b", "-lead", "{{x}}"])
 def test_hostile_usernames_never_reach_a_path_a_container_or_a_route(admin_user, name, settings, tmp_path):
-    settings.WORKDIR_DEPLOY = str(tmp_path)
     settings.NGINX_ROUTES_DIR = str(tmp_path)
     make_server("h2")
     # Created behind the sign-up validation's back (an import, a hand-edited row).

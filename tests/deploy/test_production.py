@@ -216,8 +216,6 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "UPLOAD_ROOT": str(base / "uploads"),
             "MGMT_SERVER_IP": "127.0.0.1",
             "AGENT_PORT": str(agent_port),
-            "WORKDIR_DEPLOY": str(base / "workspaces"),
-            "WORKDIR_TEMPLATE": str(base / "template"),
             "WORKSPACE_DEFAULT_IMAGE": "mgmt-test/workspace:latest",
         },
     )
@@ -236,6 +234,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "AGENT_PORT": str(agent_port),
             "AGENT_PUBLISH_ADDRESS": "127.0.0.1",
             "AGENT_WORKSPACE_ROOT": str(base / "workspaces"),
+            "AGENT_WORKSPACE_TEMPLATE": str(base / "template"),
         },
     )
     agent_env["AGENT_LABEL_PREFIX"] = label_prefix  # this test's containers only

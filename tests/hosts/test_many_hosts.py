@@ -8,7 +8,7 @@ import pytest
 
 from accounts.services import session_create
 from containers.models import Route, Workspace, WorkspaceStatus
-from containers.services import workspace_approve
+from containers.services import workspace_approve, workspace_move, workspace_user_delete
 from maintenance.models import RunStatus
 from maintenance.reconcile import reconcile
 from servers.models import Server, ServerStatus
@@ -125,3 +125,52 @@ def test_routes_reach_the_container_on_each_host(netns_stack: NetnsStack):
     # Each container is only on its own host's engine.
     assert on_a.container_name in a.containers() and on_a.container_name not in b.containers()
     assert on_b.container_name in b.containers() and on_b.container_name not in a.containers()
+
+
+def test_deleting_a_person_removes_the_folder_on_their_host_only(netns_stack: NetnsStack):
+    a, b, _ = netns_stack.hosts
+    server_a = netns_stack.register(a, name="netns-a")
+    server_b = netns_stack.register(b, name="netns-b")
+    admin = UserFactory(username=unique_username("ad"), admin=True)
+    leaving = _approved(admin, "del", server=server_a)
+    staying = _approved(admin, "stay", server=server_b)
+    name = leaving.owner.username
+    # Each host's agent made its person's folder from its own template, on its own disk.
+    assert (a.workspace_root / name / "README.txt").read_text() == (a.template / "README.txt").read_text()
+    assert not (b.workspace_root / name).exists()
+    # The same name on host b (a folder someone left there) must survive the deletion on a.
+    (b.workspace_root / name).mkdir()
+
+    assert workspace_user_delete(actor=admin, user=leaving.owner, delete_folder=True) is True
+
+    assert not (a.workspace_root / name).exists() and not a.containers()
+    assert (b.workspace_root / name).is_dir()
+    assert (b.workspace_root / staying.owner.username).is_dir() and b.containers() == [staying.container_name]
+
+
+def test_a_workspace_moves_between_hosts_and_keeps_its_address(netns_stack: NetnsStack):
+    a, b, _ = netns_stack.hosts
+    server_a = netns_stack.register(a, name="netns-a")
+    server_b = netns_stack.register(b, name="netns-b")
+    admin = UserFactory(username=unique_username("ad"), admin=True)
+    workspace = _approved(admin, "mov", server=server_a)
+    name = workspace.owner.username
+    (a.workspace_root / name / "work.txt").write_text("moved with me\n")
+    stack = netns_stack.edge
+    cookie = stack.edge_login(session_create(user=workspace.owner)[1], name)
+    assert stack.ws_becomes(name, "vscode", cookie, 200)
+
+    workspace_move(actor=admin, workspace=workspace, server=server_b)
+
+    workspace.refresh_from_db()
+    assert (workspace.status, workspace.server_id) == (WorkspaceStatus.ACTIVE, server_b.pk), (
+        workspace.status_reason
+    )
+    assert workspace.upstream_host == b.address and Route.objects.get(username=name).vscode_host == b.address
+    assert (b.workspace_root / name / "work.txt").read_text() == "moved with me\n"
+    assert (
+        not (a.workspace_root / name).exists()
+        and a.containers() == []
+        and b.containers() == [workspace.container_name]
+    )
+    assert stack.ws_becomes(name, "vscode", cookie, 200, timeout=30)  # the same URL, now on host b

@@ -18,7 +18,7 @@ from maintenance.idle import workspaces_stop_idle
 from maintenance.models import ReconcileRun, RunStatus
 from maintenance.reconcile import reconcile
 from tests.containers.stack import unique_username
-from tests.factories import ServerFactory, UserFactory
+from tests.factories import ServerFactory, UserFactory, WorkspaceFactory
 
 
 def _active(stack) -> Workspace:
@@ -89,10 +89,13 @@ def test_idle_stop_is_off_by_default(settings):
 
 
 @pytest.mark.django_db
-def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_callbacks, settings, tmp_path):
-    settings.WORKDIR_DEPLOY = str(tmp_path / "deploy")
-    (tmp_path / "deploy" / "left-behind").mkdir(parents=True)
-    ServerFactory(name="api-dead", agent_port=1)  # nothing answers on port 1
+def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_callbacks):
+    dead = ServerFactory(name="api-dead", agent_port=1)  # nothing answers on port 1
+    # Pending for a day on a host that does not answer: reported, never repaired.
+    stuck = WorkspaceFactory(
+        owner=UserFactory(username="left-behind"), server=dead, status=WorkspaceStatus.PENDING
+    )
+    Workspace.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(days=1))
     client = api_as(admin_user)
     first = client.get("/api/admin/reconcile")
     assert first.status_code == 200 and first.json()["data"] is None
@@ -105,8 +108,9 @@ def test_reconcile_api_and_admin(api_as, admin_user, django_capture_on_commit_ca
     last = client.get("/api/admin/reconcile").json()["data"]
     assert last["status"] == RunStatus.PARTIAL and last["dry_run"] and last["trigger"] == "api"
     assert last["unreachable"][0]["server"] == "api-dead"
-    assert last["counts"] == {"folder_without_user": 1}
+    assert last["counts"] == {"stuck_operation": 1}
     assert last["findings"][0]["subject"] == "left-behind"
+    assert last["findings"][0]["action"] == "wait: its server does not answer"
     history = client.get("/api/admin/reconcile/runs").json()["data"]
     assert history["count"] == 1
 
@@ -126,7 +130,6 @@ def test_one_repairing_run_at_a_time(settings, tmp_path):
     from maintenance.reconcile import _LOCK_KEY
     from mgmt.exceptions import Conflict
 
-    settings.WORKDIR_DEPLOY = str(tmp_path / "d")
     assert cache.add(_LOCK_KEY, 1, 60)  # a run is repairing
     try:
         with pytest.raises(Conflict):

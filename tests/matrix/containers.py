@@ -27,6 +27,9 @@ def _workspace(ctx: Ctx) -> None:
     )
     owner_permissions_grant(user=ctx.alice, obj=workspace, actions=("view", "operate"))
     ctx.extra["workspace"] = workspace
+    ctx.extra["target"] = ServerFactory(
+        name="matrix-ws-target", status=ServerStatus.ONLINE, memory_total=64 * 1024**3
+    )
 
 
 def _ws(ctx: Ctx) -> dict:
@@ -54,4 +57,8 @@ ROWS = [
     _on_workspace("containers:workspace-stop", "POST", owner_or_admin(503)),
     _on_workspace("containers:workspace-restart", "POST", owner_or_admin(503)),
     _on_workspace("containers:workspace-logs", "GET", owner_or_admin(503)),
+    # Queued after commit (the rows never commit): admins only, even the owner may not move it.
+    _on_workspace(
+        "containers:workspace-move", "POST", admin_only(202), data=lambda ctx: {"server": ctx.target.pk}
+    ),
 ]

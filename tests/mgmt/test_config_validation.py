@@ -1,5 +1,3 @@
-import os
-
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
@@ -8,14 +6,10 @@ from mgmt.config_validation import ConfigValidationError, validate_config
 
 
 @pytest.fixture
-def good(tmp_path, settings):
-    for name in ("deploy", "template"):
-        (tmp_path / name).mkdir()
+def good(settings):
     return {
         "MGMT_SERVER_IP": "10.0.0.5",
         "AGENT_PORT": "5005",
-        "WORKDIR_DEPLOY": str(tmp_path / "deploy"),
-        "WORKDIR_TEMPLATE": str(tmp_path / "template"),
         "PLATFORM_URL": "https://mgmt.example.com",
         "WORKSPACE_DOMAIN": "ws.example.com",
         "DATABASES": settings.DATABASES,
@@ -32,8 +26,6 @@ def test_a_good_configuration_has_no_problems(good):
     [
         "MGMT_SERVER_IP",
         "AGENT_PORT",
-        "WORKDIR_DEPLOY",
-        "WORKDIR_TEMPLATE",
         "PLATFORM_URL",
         "WORKSPACE_DOMAIN",
     ],
@@ -43,15 +35,10 @@ def test_each_missing_variable_is_named(good, name):
     assert validate_config(values=good) == [f"{name}: required variable is not set"]
 
 
-def test_non_writable_directory_is_named(good, monkeypatch):
-    # Root passes every access check, so the denial is injected at os.access for one path.
-    real_access = os.access
-    target = good["WORKDIR_DEPLOY"]
-    monkeypatch.setattr(
-        "mgmt.config_validation.os.access",
-        lambda path, mode: False if path == target and mode & os.W_OK else real_access(path, mode),
-    )
-    assert validate_config(values=good) == [f"WORKDIR_DEPLOY: directory {target} is not writable"]
+def test_workspace_folders_are_no_platform_setting(settings):
+    """Issue #17: the folders are on the Docker hosts, their agents' (AGENT_WORKSPACE_ROOT/TEMPLATE)."""
+    assert not hasattr(settings, "WORKDIR_DEPLOY") and not hasattr(settings, "WORKDIR_TEMPLATE")
+    assert not any(name.startswith("WORKDIR_") for name in settings.CONFIG_REQUIRED_VARIABLES)
 
 
 @pytest.mark.parametrize(
@@ -69,13 +56,6 @@ def test_bad_edge_addresses_are_named(good, name, value):
     good[name] = value
     problems = validate_config(values=good)
     assert len(problems) == 1 and problems[0].startswith(f"{name}: ")
-
-
-def test_missing_directory_is_named(good):
-    good["WORKDIR_TEMPLATE"] = good["WORKDIR_TEMPLATE"] + "-nope"
-    assert validate_config(values=good) == [
-        f"WORKDIR_TEMPLATE: directory {good['WORKDIR_TEMPLATE']} does not exist"
-    ]
 
 
 @pytest.mark.parametrize(
@@ -108,11 +88,11 @@ def test_strict_raises_listing_every_problem(good):
     assert "AGENT_PORT" in str(caught.value) and "MGMT_SERVER_IP" in str(caught.value)
 
 
-def test_manage_py_check_reports_the_same_problems_in_production(settings, tmp_path):
+def test_manage_py_check_reports_the_same_problems_in_production(settings):
     settings.PRODUCTION = True
     settings.AGENT_PORT = "99999"
-    settings.WORKDIR_DEPLOY = str(tmp_path / "missing")
+    settings.MGMT_SERVER_IP = "nope"
     with pytest.raises(SystemCheckError) as caught:
         call_command("check")
     assert "AGENT_PORT: 99999 is outside 1-65535" in str(caught.value)
-    assert "WORKDIR_DEPLOY: directory" in str(caught.value)
+    assert "MGMT_SERVER_IP: 'nope' is not a valid IP address" in str(caught.value)

@@ -119,8 +119,6 @@ def test_production_settings_refuse_to_start_without_keys(tmp_path):
         "DATABASE_URL": "mysql://u:p@h/db",
         "MGMT_SERVER_IP": "10.0.0.1",
         "AGENT_PORT": "5005",
-        "WORKDIR_DEPLOY": str(tmp_path),
-        "WORKDIR_TEMPLATE": str(tmp_path),
         "PLATFORM_URL": "https://mgmt.example.com",
     }
     result = settings_with(env, tmp_path)
