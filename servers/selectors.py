@@ -33,6 +33,12 @@ class StatsResult:
     stale: bool = False  # an older answer, served while another request fetches a fresh one
 
 
+def server_named(ident: str) -> Server | None:
+    """The server called `ident`, or whose id it is (the shell commands' way to name one)."""
+    lookup = Q(name=ident) | (Q(pk=int(ident)) if ident.isascii() and ident.isdigit() else Q(pk__in=[]))
+    return Server.objects.filter(lookup).first()
+
+
 def stats_cache_key(server_id: int) -> str:
     return f"servers:stats:{server_id}"
 

@@ -29,6 +29,14 @@ def _approved(admin, stem: str, **kwargs) -> Workspace:
     return workspace
 
 
+def _two_hosts(netns_stack: NetnsStack):
+    """Hosts a and b registered as servers, and an admin."""
+    a, b, _ = netns_stack.hosts
+    server_a = netns_stack.register(a, name="netns-a")
+    server_b = netns_stack.register(b, name="netns-b")
+    return a, b, server_a, server_b, UserFactory(username=unique_username("ad"), admin=True)
+
+
 def test_placement_spreads_workspaces_by_free_memory(netns_stack: NetnsStack):
     a, b, c = netns_stack.hosts
     # Free memory decides, most first: 11, 16 and 9 GiB; each workspace takes 4 GiB.
@@ -56,10 +64,7 @@ def test_placement_spreads_workspaces_by_free_memory(netns_stack: NetnsStack):
 
 
 def test_cut_off_host_is_unreachable_and_nothing_on_it_is_repaired(netns_stack: NetnsStack):
-    a, b, _ = netns_stack.hosts
-    server_a = netns_stack.register(a, name="netns-a")
-    server_b = netns_stack.register(b, name="netns-b")
-    admin = UserFactory(username=unique_username("ad"), admin=True)
+    a, b, server_a, server_b, admin = _two_hosts(netns_stack)
     on_a = _approved(admin, "ona", server=server_a)
     on_b = _approved(admin, "onb", server=server_b)
     assert servers_poll() == {"netns-a": ServerStatus.ONLINE, "netns-b": ServerStatus.ONLINE}
@@ -96,10 +101,7 @@ def test_cut_off_host_is_unreachable_and_nothing_on_it_is_repaired(netns_stack: 
 
 
 def test_routes_reach_the_container_on_each_host(netns_stack: NetnsStack):
-    a, b, _ = netns_stack.hosts
-    server_a = netns_stack.register(a, name="netns-a")
-    server_b = netns_stack.register(b, name="netns-b")
-    admin = UserFactory(username=unique_username("ad"), admin=True)
+    a, b, server_a, server_b, admin = _two_hosts(netns_stack)
     on_a = _approved(admin, "ona", server=server_a)
     on_b = _approved(admin, "onb", server=server_b)
     edge = netns_stack.edge
@@ -128,10 +130,7 @@ def test_routes_reach_the_container_on_each_host(netns_stack: NetnsStack):
 
 
 def test_deleting_a_person_removes_the_folder_on_their_host_only(netns_stack: NetnsStack):
-    a, b, _ = netns_stack.hosts
-    server_a = netns_stack.register(a, name="netns-a")
-    server_b = netns_stack.register(b, name="netns-b")
-    admin = UserFactory(username=unique_username("ad"), admin=True)
+    a, b, server_a, server_b, admin = _two_hosts(netns_stack)
     leaving = _approved(admin, "del", server=server_a)
     staying = _approved(admin, "stay", server=server_b)
     name = leaving.owner.username
@@ -149,10 +148,7 @@ def test_deleting_a_person_removes_the_folder_on_their_host_only(netns_stack: Ne
 
 
 def test_a_workspace_moves_between_hosts_and_keeps_its_address(netns_stack: NetnsStack):
-    a, b, _ = netns_stack.hosts
-    server_a = netns_stack.register(a, name="netns-a")
-    server_b = netns_stack.register(b, name="netns-b")
-    admin = UserFactory(username=unique_username("ad"), admin=True)
+    a, b, server_a, server_b, admin = _two_hosts(netns_stack)
     workspace = _approved(admin, "mov", server=server_a)
     name = workspace.owner.username
     (a.workspace_root / name / "work.txt").write_text("moved with me\n")

@@ -19,7 +19,7 @@ from events.commands import job_follow
 from events.selectors import events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
-from servers.models import Server
+from servers.selectors import server_named
 
 
 class Command(BaseCommand):
@@ -42,10 +42,7 @@ class Command(BaseCommand):
             raise CommandError(f"No user {ident!r}.")
         server = None
         if options["server"]:
-            lookup = Q(name=options["server"])
-            if options["server"].isdigit():
-                lookup |= Q(pk=int(options["server"]))
-            server = Server.objects.filter(lookup).first()
+            server = server_named(options["server"])
             if server is None:
                 raise CommandError(f"No server {options['server']!r}.")
         # Follow only what this approval publishes (a retried workspace has an older stream).

@@ -18,7 +18,7 @@ from events.commands import job_follow
 from events.selectors import events_last_id
 from events.services import job_key
 from mgmt.exceptions import ApplicationError
-from servers.models import Server
+from servers.selectors import server_named
 
 
 class Command(BaseCommand):
@@ -39,10 +39,7 @@ class Command(BaseCommand):
         start = events_last_id(job=job_key("workspace", workspace.pk))
         try:
             if options["server"]:
-                lookup = Q(name=options["server"])
-                if options["server"].isdigit():
-                    lookup |= Q(pk=int(options["server"]))
-                server = Server.objects.filter(lookup).first()
+                server = server_named(options["server"])
                 if server is None:
                     raise CommandError(f"No server {options['server']!r}.")
                 services.workspace_move(
