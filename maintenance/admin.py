@@ -65,7 +65,7 @@ class ReconcileRunAdmin(admin.ModelAdmin):
     def run_again(self, request, queryset) -> None:
         for run in queryset[:5]:
             transaction.on_commit(
-                lambda r=run: tasks.reconcile.delay(
+                lambda r=run: tasks.reconcile_task.delay(
                     dry_run=r.dry_run, server_name=r.server_name, trigger="admin"
                 )
             )

@@ -15,31 +15,31 @@ from mgmt.exceptions import Conflict
 from . import services
 
 
-@shared_task(name="maintenance.tasks.purge_audit_logs", ignore_result=True)
-def purge_audit_logs() -> dict[str, Any]:
+@shared_task(name="maintenance.tasks.cleanup_audit_logs_task", ignore_result=True)
+def cleanup_audit_logs_task() -> dict[str, Any]:
     return services.cleanup_audit_logs().as_dict()
 
 
-@shared_task(name="maintenance.tasks.prune_images", ignore_result=True, soft_time_limit=1800)
-def prune_images() -> dict[str, Any]:
+@shared_task(name="maintenance.tasks.cleanup_images_task", ignore_result=True, soft_time_limit=1800)
+def cleanup_images_task() -> dict[str, Any]:
     return services.cleanup_images().as_dict()
 
 
-@shared_task(name="maintenance.tasks.purge_abandoned_uploads", ignore_result=True)
-def purge_abandoned_uploads() -> dict[str, Any]:
+@shared_task(name="maintenance.tasks.cleanup_uploads_task", ignore_result=True)
+def cleanup_uploads_task() -> dict[str, Any]:
     return services.cleanup_uploads().as_dict()
 
 
-@shared_task(name="maintenance.tasks.stop_idle_workspaces", ignore_result=True)
-def stop_idle_workspaces() -> dict[str, Any]:
+@shared_task(name="maintenance.tasks.workspaces_stop_idle_task", ignore_result=True)
+def workspaces_stop_idle_task() -> dict[str, Any]:
     from .idle import workspaces_stop_idle
 
     return workspaces_stop_idle().as_dict()
 
 
-@shared_task(name="maintenance.tasks.reconcile", ignore_result=True, soft_time_limit=600, time_limit=660)
-def reconcile(*, dry_run: bool = False, server_name: str = "", trigger: str = "beat") -> int | None:
-    """One reconcile run (on the `edge` queue: it reads and writes the routes directory); its id."""
+@shared_task(name="maintenance.tasks.reconcile_task", ignore_result=True, soft_time_limit=600, time_limit=660)
+def reconcile_task(*, dry_run: bool = False, server_name: str = "", trigger: str = "beat") -> int | None:
+    """One reconcile run (any worker: hosts answer over the signed channel, routes are rows); its id."""
     from .reconcile import reconcile as run_reconcile
 
     try:

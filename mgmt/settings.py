@@ -456,16 +456,16 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 CELERY_BEAT_SCHEDULE.update(
     {
         "servers-poll-stats": {
-            "task": "servers.tasks.poll_servers",
+            "task": "servers.tasks.servers_poll_task",
             "schedule": float(SERVER_STATS_POLL_SECONDS),
         },
         "servers-prune-stats-history": {
-            "task": "servers.tasks.prune_stats_history",
+            "task": "servers.tasks.server_stats_prune_task",
             "schedule": 3600.0,
         },
         # The old entry name: the database scheduler updates that row's task in place.
         "servers-rollup-traffic": {
-            "task": "traffic.tasks.rollup_traffic",
+            "task": "traffic.tasks.traffic_rollup_task",
             "schedule": 300.0,
         },
         "containers-purge-edge": {
@@ -498,23 +498,23 @@ RECONCILE_RUNS_KEEP_DAYS = env.int("RECONCILE_RUNS_KEEP_DAYS", default=30)  # hi
 CELERY_BEAT_SCHEDULE.update(
     {
         "maintenance-reconcile": {
-            "task": "maintenance.tasks.reconcile",
+            "task": "maintenance.tasks.reconcile_task",
             "schedule": float(RECONCILE_INTERVAL_SECONDS),
         },
         "maintenance-purge-audit-logs": {
-            "task": "maintenance.tasks.purge_audit_logs",
+            "task": "maintenance.tasks.cleanup_audit_logs_task",
             "schedule": timedelta(days=1),
         },
         "maintenance-prune-images": {
-            "task": "maintenance.tasks.prune_images",
+            "task": "maintenance.tasks.cleanup_images_task",
             "schedule": timedelta(days=1),
         },
         "maintenance-purge-uploads": {
-            "task": "maintenance.tasks.purge_abandoned_uploads",
+            "task": "maintenance.tasks.cleanup_uploads_task",
             "schedule": timedelta(hours=1),
         },
         "maintenance-stop-idle-workspaces": {
-            "task": "maintenance.tasks.stop_idle_workspaces",
+            "task": "maintenance.tasks.workspaces_stop_idle_task",
             "schedule": timedelta(minutes=5),
         },
     }

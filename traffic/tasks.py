@@ -7,6 +7,6 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(name="traffic.tasks.rollup_traffic", ignore_result=True)
-def rollup_traffic() -> int:
+@shared_task(name="traffic.tasks.traffic_rollup_task", ignore_result=True)
+def traffic_rollup_task() -> int:
     return services.traffic_rollup()

@@ -58,7 +58,7 @@ class ReconcileView(APIView):
         if server and not Server.objects.filter(name=server).exists():
             raise NotFound(f"No server named {server!r}.")
         args = {"dry_run": form.validated_data["dry_run"], "server_name": server, "trigger": "api"}
-        transaction.on_commit(lambda: tasks.reconcile.delay(**args))
+        transaction.on_commit(lambda: tasks.reconcile_task.delay(**args))
         return APIResponse(
             args, status=202, message="Reconcile run queued; GET /api/admin/reconcile shows its result."
         )

@@ -82,7 +82,7 @@ def test_audit_retention_zero_keeps_everything(settings):
     settings.AUDIT_RETENTION_DAYS = 0
     row = audit_log_record(action="test.ancient")
     AuditLog.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(days=5000))
-    report = tasks.purge_audit_logs.delay().get()
+    report = tasks.cleanup_audit_logs_task.delay().get()
     assert report["count"] == 0 and "forever" in report["note"]
     assert AuditLog.objects.filter(pk=row.pk).exists()
 

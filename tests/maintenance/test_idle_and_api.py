@@ -134,7 +134,7 @@ def test_one_repairing_run_at_a_time(settings, tmp_path):
     try:
         with pytest.raises(Conflict):
             reconcile()
-        assert tasks.reconcile.delay().get() is None  # the periodic run steps aside
+        assert tasks.reconcile_task.delay().get() is None  # the periodic run steps aside
         assert reconcile(dry_run=True).status == RunStatus.CLEAN  # looking is always allowed
     finally:
         cache.delete(_LOCK_KEY)

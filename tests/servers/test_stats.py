@@ -147,6 +147,6 @@ def test_tasks_are_scheduled_and_run(settings, stub_server):
     from servers import tasks
 
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {"servers.tasks.poll_servers", "servers.tasks.prune_stats_history"} <= scheduled
-    tasks.poll_servers.delay()  # eager in tests
+    assert {"servers.tasks.servers_poll_task", "servers.tasks.server_stats_prune_task"} <= scheduled
+    tasks.servers_poll_task.delay()  # eager in tests
     assert ServerStats.objects.filter(server=stub_server).count() == 1

@@ -135,7 +135,7 @@ def test_metrics_expose_requests_and_task_outcomes(client_500, admin_user, alice
 
     settings.METRICS_TOKEN = "t0ken-for-metrics"
     send_known_sequence(client_500, admin_user, alice)
-    tasks.rollup_traffic.delay()
+    tasks.traffic_rollup_task.delay()
     body = client_500.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics").content.decode()
     assert 'mgmt_http_requests_total{method="GET",route="/api/servers",status_class="2xx"} 3.0' in body
     assert 'mgmt_http_requests_total{method="GET",route="/api/test/boom",status_class="5xx"} 1.0' in body
@@ -144,7 +144,7 @@ def test_metrics_expose_requests_and_task_outcomes(client_500, admin_user, alice
         'mgmt_http_request_duration_seconds_count{method="GET",route="/api/servers",status_class="4xx"} 2.0'
         in body
     )
-    assert 'mgmt_celery_tasks_total{outcome="success",task="traffic.tasks.rollup_traffic"} 1.0' in body
+    assert 'mgmt_celery_tasks_total{outcome="success",task="traffic.tasks.traffic_rollup_task"} 1.0' in body
     assert "/metrics" not in [line for line in body.splitlines() if "route=" in line]
 
 
@@ -257,7 +257,7 @@ def test_metric_names_pass_promtool_and_the_grafana_dashboard_uses_only_real_one
         disk_used=1, disk_total=2, gpu_count=0, containers_running=1,
     )  # fmt: skip
     send_known_sequence(client_500, admin_user, alice)
-    tasks.rollup_traffic.delay()  # a Celery outcome to count
+    tasks.traffic_rollup_task.delay()  # a Celery outcome to count
     body = client_500.get("/metrics", HTTP_AUTHORIZATION="Bearer t0ken-for-metrics").content.decode()
     checked = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, text=True)
     assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
