@@ -3,7 +3,9 @@
 For each N (default 1, 10, 30) N pending users are approved at once through the
 HTTP API (behind a real nginx); the clock runs from the approval call until every
 `<username>--vscode.localhost` and `--jupyter.localhost` answer 200 through nginx
-with the owner's edge cookies (each handshake right after the approval). The whole platform runs for
+with the owner's edge cookies, the way a person gets there: the owner follows the
+workspace's event stream (as the "my workspace" page does) until it is done, then
+opens both apps through the edge (handshake, then the app). The whole platform runs for
 real: MariaDB, Redis, a Celery worker consuming default/provisioning, gunicorn serving
 Django, a host agent, nginx. In the
 same run the floor is measured: N concurrent `docker run` of the same image, with the
@@ -61,6 +63,32 @@ def wait_ok(url: str, cookies: dict | None = None, timeout: float = 120, host: s
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} never answered")
+
+
+def wait_done(edge: str, workspace_id: int, token: str, timeout: float) -> None:
+    """Follow the workspace's event stream as its owner's page does (an EventSource: it reconnects
+    after each stream's end with Last-Event-ID) until provisioning is done; raise if it failed."""
+    from django.conf import settings
+
+    deadline, last = time.monotonic() + timeout, "0"
+    cookies = {settings.SESSION_COOKIE_NAME_WORKSPACE: token}
+    while time.monotonic() < deadline:
+        with requests.get(
+            f"{edge}/events/workspace/{workspace_id}", cookies=cookies, headers={"Last-Event-ID": last},
+            stream=True, timeout=(5, 60),
+        ) as stream:  # fmt: skip
+            event = ""
+            for line in stream.iter_lines(decode_unicode=True):
+                if line.startswith("id: "):
+                    last = line[4:]
+                elif line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event in ("done", "failed"):
+                    if event == "failed":
+                        raise AssertionError(f"workspace {workspace_id} failed: {line[6:]}")
+                    return
+        time.sleep(1)  # EventSource's retry
+    raise TimeoutError(f"workspace {workspace_id} was not done in {timeout} s")
 
 
 def database_create(db_name: str) -> None:
@@ -262,6 +290,9 @@ def main() -> None:
                 )  # fmt: skip
                 answer.raise_for_status()
                 try:
+                    # As a person's browser: the workspace page follows the progress stream, then
+                    # opens the apps (no polling of the apps through the edge meanwhile).
+                    wait_done(edge, answer.json()["data"]["id"], tokens[user.pk], options.timeout)
                     for app in ("vscode", "jupyter"):  # both apps answer through the edge
                         host = f"{user.username}--{app}.localhost:{edge_port}"
                         cookie = edge_handshake(edge, host, tokens[user.pk])

@@ -33,7 +33,9 @@ from mgmt.queueing import task_named
 from . import services
 
 STEP_TASK = services.STEP_TASK
-READY_AGAIN_SECONDS = 0.5  # a worker's next look at apps still starting
+# A worker's next look at apps still starting: soon at first, then every 2 s at most (a real image
+# takes a minute or more on a busy host, and every look costs the host and the broker a little).
+READY_AGAIN_SECONDS = (0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 class Next(StrEnum):
@@ -75,7 +77,7 @@ def _ready(workspace_id: int, args: dict[str, Any], inline: bool) -> tuple[Next,
     until = args.get("until") or time.time() + settings.WORKSPACE_READY_TIMEOUT
     outcome = services.workspace_ready(workspace_id=workspace_id, until=until, once=True)
     if outcome is None:
-        return Next.AGAIN, {**args, "until": until}
+        return Next.AGAIN, {**args, "until": until, "looks": int(args.get("looks", 0)) + 1}
     return (Next.DONE if outcome else Next.STOPPED), args
 
 
@@ -146,7 +148,10 @@ def step_run(name: str, workspace_id: int, args: dict[str, Any]) -> Next:
     inline = bool(settings.CELERY_TASK_ALWAYS_EAGER)
     outcome, args = step.action(workspace_id, args, inline)
     if outcome is Next.AGAIN:
-        step_enqueue(name, workspace_id, args, countdown=READY_AGAIN_SECONDS)
+        looks = int(args.get("looks", 1))
+        step_enqueue(
+            name, workspace_id, args, countdown=READY_AGAIN_SECONDS[min(looks, len(READY_AGAIN_SECONDS)) - 1]
+        )
     elif following := _following(step, outcome):
         step_enqueue(following, workspace_id, args)
     return outcome

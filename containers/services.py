@@ -496,9 +496,13 @@ def workspace_ready(
         reason = f"waiting for {names} to answer"
         if time.time() >= until:
             break
-        still = Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING)
-        if not still.update(status_reason=reason):
-            return False  # stopped or deleted meanwhile
+        # A worker's single look writes only when the reason changes: thirty workspaces starting
+        # at once would otherwise cost a write every half second each.
+        if not once or reason != workspace.status_reason:
+            still = Workspace.objects.filter(pk=workspace_id, status=WorkspaceStatus.STARTING)
+            if not still.update(status_reason=reason):
+                return False  # stopped or deleted meanwhile
+            workspace.status_reason = reason
         if once:
             return None
         time.sleep(interval)
