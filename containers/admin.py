@@ -232,6 +232,9 @@ class WorkspaceAdmin(_MatrixAdmin):
         "updated_at",
     )  # fmt: skip
     list_filter = ("status", "server")
+    # Newest first, on an index: ordering by the owner's name sorts every workspace joined to its
+    # owner (docs/deploy.md, "At 10,000 people").
+    ordering = ("-created_at", "-id")
     list_select_related = ("owner", "server")  # the server may be null: name both, or one query a row
     search_fields = ("owner__username", "container_name")
     readonly_fields = ["open_apps", "container_logs", *(f.name for f in Workspace._meta.fields)]

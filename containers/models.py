@@ -88,7 +88,7 @@ class Workspace(models.Model):
     # Saga bookkeeping: which step runs now (shown while provisioning) and how often it was tried.
     step = models.CharField(max_length=32, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)  # newest first, at scale
     updated_at = models.DateTimeField(auto_now=True)
     provisioned_at = models.DateTimeField(null=True, blank=True)
 
