@@ -16,12 +16,16 @@ from drf_spectacular.utils import extend_schema_field
 
 
 class StrictFilterSet(django_filters.FilterSet):
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        for filter_ in getattr(cls, "base_filters", {}).values():
+    @classmethod
+    def get_filters(cls) -> dict[str, Any]:
+        # Called by the FilterSet metaclass as it builds `base_filters` (a subclass hook would run
+        # before they exist, and the schema would not know any maxLength).
+        filters = super().get_filters()
+        for filter_ in filters.values():
             max_length = filter_.extra.get("max_length")
             if isinstance(filter_, django_filters.CharFilter) and max_length:
                 extend_schema_field({"type": "string", "maxLength": max_length})(filter_)
+        return filters
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
