@@ -341,6 +341,14 @@ def main() -> None:
                     "status_reason", flat=True
                 )
                 print(f"     {len(failed)} of {count} never answered: {sorted(set(reasons))}", flush=True)
+    except BaseException:
+        for name in ("gunicorn.log", "worker.log"):  # what the platform said, before it is removed
+            log = dirs["log"] / name
+            if log.exists():
+                print(
+                    f"--- the end of {name} ---\n" + log.read_text(errors="replace")[-4000:], file=sys.stderr
+                )
+        raise
     finally:
         for process in reversed(processes):
             stop(process)

@@ -14,3 +14,14 @@ class MgmtConfig(AppConfig):
 
         configure_logging(level=settings.LOG_LEVEL, json=settings.LOG_JSON)
         request_finished.connect(clear_request_id, dispatch_uid="mgmt.clear_request_id")
+        _broker_client_import()
+
+
+def _broker_client_import() -> None:
+    """Resolve the broker's transport (importing its client library, e.g. redis) now, in the
+    thread that starts the process. The first tasks a threaded web worker queues would otherwise
+    import it from several threads at once, and Python's import locks may then report a deadlock
+    (seen as 500s when 30 approvals reached a fresh worker together)."""
+    from mgmt.celery import app
+
+    app.connection_for_write().release()  # building the connection resolves the transport; no I/O
