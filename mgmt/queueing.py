@@ -10,8 +10,8 @@ from django.db import transaction
 
 
 def task_named(name: str) -> Any:
-    """The registered Celery task `name` ("<app>.tasks.<function>"); a web process imports the apps'
-    tasks modules on first use, as a worker does at start."""
+    """The registered Celery task `name` ("<app>.tasks.<function>"); every process registers the
+    apps' tasks as it starts (mgmt/apps.py), this looks again only for a late import."""
     if name not in current_app.tasks:
         current_app.autodiscover_tasks(force=True)
     return current_app.tasks[name]

@@ -12,8 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_broker_transport_is_imported_at_start():
-    probe = "import django, sys; django.setup(); print('kombu.transport.redis' in sys.modules)"
+def test_the_broker_transport_is_imported_and_the_tasks_registered_at_start():
+    probe = (
+        "import django, sys; django.setup(); from mgmt.celery import app; "
+        "print('kombu.transport.redis' in sys.modules, 'containers.tasks.workspace_step_task' in app.tasks)"
+    )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": "redis://127.0.0.1:6379/0"}
     answer = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert answer.stdout.strip() == "True", answer.stderr[-2000:]
+    assert answer.stdout.strip() == "True True", answer.stderr[-2000:]
