@@ -5,7 +5,7 @@ Two real agents (gunicorn, this checkout) with their own workspace roots. For ea
 - platform: the signed `GET /api/folders/<name>/archive` streamed through the platform's client
   into `PUT /api/folders/<name>/archive` on the second agent (which checks the digest and unpacks),
   exactly what the move saga's copy step does;
-- baseline: `tar -C a -cf - name | tar -C b -xf -` on the same disk, same run.
+- baseline: `tar -C a -cf - name` piped into `tar -C b -xf -` on the same disk, same run.
 Prints seconds, seconds per GB and the ratio to the baseline. Removes everything it made.
 
     python bench/bench_move.py [--sizes 256,1024] [--rounds 2]
@@ -56,7 +56,12 @@ def via_agents(source: AgentClient, target: AgentClient, name: str) -> float:
 
 def via_tar(a: Path, b: Path, name: str) -> float:
     started = time.perf_counter()
-    subprocess.run(f"tar -C {a} -cf - {name} | tar -C {b} -xf -", shell=True, check=True)
+    # Two processes joined by a pipe, no shell: the paths never become shell text.
+    reader = subprocess.Popen(["tar", "-C", str(a), "-cf", "-", name], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-C", str(b), "-xf", "-"], stdin=reader.stdout, check=True)
+    reader.stdout.close()
+    if reader.wait() != 0:
+        raise RuntimeError(f"tar of {a / name} failed")
     return time.perf_counter() - started
 
 
