@@ -24,3 +24,11 @@ class ContainersConfig(AppConfig):
         from .selectors import workspace_visible
 
         register_job_kind("workspace", lambda user, pk: workspace_visible(user=user, pk=pk))
+
+        # A port a deleted route pointed at stays held while nginx may still have it cached.
+        from django.db.models.signals import post_delete
+
+        from .models import Route
+        from .nginx import route_deleted
+
+        post_delete.connect(route_deleted, sender=Route, dispatch_uid="containers.route_deleted")

@@ -141,6 +141,24 @@ class Route(models.Model):
         return self.jupyter_host, self.jupyter_port
 
 
+class PortHold(models.Model):
+    """A host port a route pointed at until moments ago, kept from new workspaces for a while.
+
+    nginx keeps a verify answer, upstream included, for EDGE_AUTH_CACHE_SECONDS (longer while
+    a refresh is under way). A port given to someone else within that time would take the
+    previous owner's still-cached requests to the new owner's container."""
+
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["host", "port"], name="containers_porthold_host_port")]
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port} until {self.until:%H:%M:%S}"
+
+
 class EdgeTicket(models.Model):
     """A single-use, seconds-long ticket for one workspace host (the redirect handshake).
 

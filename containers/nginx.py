@@ -15,19 +15,22 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 from loguru import logger
 
 from mgmt.exceptions import ValidationFailed
 
 from . import edge
-from .models import Route, Workspace
+from .models import PortHold, Route, Workspace
 
 # Same rule as sign-up usernames; checked again here because this is where a name becomes
 # part of a host name that nginx routes.
@@ -76,6 +79,9 @@ def add_user_route(*, username: str, vscode: Upstream, jupyter: Upstream) -> Rou
     validate_route_name(username)
     workspace = Workspace.objects.filter(owner__username=username, name="default").first()
     with transaction.atomic():
+        before = Route.objects.select_for_update().filter(username=username).first()
+        if before is not None:
+            ports_hold(_upstreams(before) - {(vscode.host, vscode.port), (jupyter.host, jupyter.port)})
         route, _ = Route.objects.update_or_create(
             username=username,
             defaults={
@@ -97,6 +103,42 @@ def remove_user_route(*, username: str) -> bool:
     if deleted:
         logger.info("Routes for {} removed", username)
     return deleted
+
+
+def _upstreams(route: Route) -> set[tuple[str, int]]:
+    return {(route.vscode_host, route.vscode_port), (route.jupyter_host, route.jupyter_port)}
+
+
+def port_hold_seconds() -> int:
+    """How long a port a route left stays out of new workspaces' reach: nginx keeps a verify
+    answer for EDGE_AUTH_CACHE_SECONDS, and serves it stale while a refresh is under way (its
+    cache lock waits up to 5 s, the verify call up to its own timeout)."""
+    return 2 * int(settings.EDGE_AUTH_CACHE_SECONDS) + 10
+
+
+def ports_hold(upstreams: Iterable[tuple[str, int]]) -> None:
+    """Keep these host ports from new workspaces until nginx can no longer hold them cached."""
+    until = timezone.now() + timedelta(seconds=port_hold_seconds())
+    holds = [PortHold(host=host, port=port, until=until) for host, port in sorted(set(upstreams))]
+    if not holds:
+        return
+    # An upsert: two routes leaving the same port at once must not fail on the unique pair.
+    target = ["host", "port"] if connection.features.supports_update_conflicts_with_target else None
+    PortHold.objects.bulk_create(holds, update_conflicts=True, update_fields=["until"], unique_fields=target)
+
+
+def ports_held() -> set[int]:
+    """Ports some route left within port_hold_seconds(), on any host (few, and safe to skip)."""
+    return set(PortHold.objects.filter(until__gt=timezone.now()).values_list("port", flat=True))
+
+
+def port_holds_purge() -> int:
+    return PortHold.objects.filter(until__lte=timezone.now()).delete()[0]
+
+
+def route_deleted(sender: type[Route], instance: Route, **kwargs: object) -> None:
+    """post_delete of a Route, however it goes (removed, or with its workspace or owner)."""
+    ports_hold(_upstreams(instance))
 
 
 def check_user_exists(*, username: str) -> bool:

@@ -186,7 +186,8 @@ def _host_ports_range() -> range:
 def _ports_reserve(workspace: Workspace, *, avoid: frozenset[int] = frozenset()) -> None:
     """Reserve two host ports on the workspace's server (unique per server in the database).
 
-    Random picks, so concurrent approvals rarely collide; a collision is retried.
+    Random picks, so concurrent approvals rarely collide; a collision is retried. Ports a
+    route left moments ago are skipped: nginx may still send their previous owner there.
     """
     span = _host_ports_range()
     for _ in range(20):
@@ -195,7 +196,7 @@ def _ports_reserve(workspace: Workspace, *, avoid: frozenset[int] = frozenset())
             .exclude(pk=workspace.pk)
             .values_list("vscode_port", "jupyter_port")
         )
-        used = {port for pair in pairs for port in pair if port} | set(avoid)
+        used = {port for pair in pairs for port in pair if port} | set(avoid) | nginx.ports_held()
         free = [port for port in random.sample(span, min(len(span), 64)) if port not in used]
         if len(free) < 2:  # a crowded range: look at every port
             free = (
@@ -805,13 +806,14 @@ _MOVE_STEPS = (
 
 
 def _free_ports(server: Server, count: int = 2) -> list[int]:
-    """Host ports no workspace on `server` records (the switch's unique constraint has the last word)."""
+    """Host ports no workspace on `server` records and no route left just now (the switch's unique
+    constraint has the last word)."""
     used = {
         port
         for pair in Workspace.objects.filter(server=server).values_list("vscode_port", "jupyter_port")
         for port in pair
         if port
-    }
+    } | nginx.ports_held()
     free = [port for port in _host_ports_range() if port not in used]
     if len(free) < count:
         raise Conflict(f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {server.name}.")

@@ -10,7 +10,7 @@ from typing import Any
 
 from celery import shared_task
 
-from containers import edge, saga
+from containers import edge, nginx, saga
 
 
 # --- the sagas: one generic task runs any step of the table in containers/saga.py ------------
@@ -23,5 +23,5 @@ def workspace_step_task(step: str, workspace_id: int, args: dict[str, Any] | Non
 # --- the edge ----------------------------------------------------------------------------
 @shared_task
 def edge_purge_expired_task() -> int:
-    """Delete expired handshake tickets and edge sessions (periodic; idempotent)."""
-    return edge.edge_tickets_purge() + edge.edge_sessions_purge()
+    """Delete expired handshake tickets, edge sessions and port holds (periodic; idempotent)."""
+    return edge.edge_tickets_purge() + edge.edge_sessions_purge() + nginx.port_holds_purge()

@@ -147,6 +147,43 @@ def test_moving_and_removing_a_route_takes_effect_within_the_ttl(edge_stack, ups
     )
 
 
+def test_a_moved_route_whose_old_upstream_refuses_is_followed_at_once(edge_stack, upstreams, verify_calls):
+    """After a move the old host's port refuses connections: nginx asks again past its cache and
+    goes to the new upstream on that same request, instead of showing the workspace page until
+    its cached answer runs out."""
+    person = _person()
+    old = _serve("old-host")
+    nginx.add_user_route(
+        username=person.username, vscode=Upstream("127.0.0.1", old.server_port), jupyter=upstreams[1]
+    )
+    cookie = _login(edge_stack, person)
+    assert edge_stack.ws(person.username, "vscode", "/", cookie).json()["app"] == "old-host"
+    old.shutdown()
+    old.server_close()  # the old container is gone: its port refuses
+    nginx.add_user_route(username=person.username, vscode=upstreams[0], jupyter=upstreams[1])
+    verify_calls.clear()
+    page = edge_stack.ws(person.username, "vscode", "/", cookie, Accept="text/html")
+    assert page.status_code == 200 and page.json()["app"] == "vscode"
+    for _ in range(3):  # the fresh answer replaced the cached one
+        assert edge_stack.ws(person.username, "vscode", "/", cookie).json()["app"] == "vscode"
+    assert len(verify_calls) == 1
+
+    # Stopped (nothing answers at the routed port either): one more question, then the page.
+    from tests.net import free_port
+
+    stopped = _person(status=WorkspaceStatus.STOPPED)
+    nginx.add_user_route(
+        username=stopped.username, vscode=Upstream("127.0.0.1", free_port()), jupyter=upstreams[1]
+    )
+    cookie = _login(edge_stack, stopped)
+    edge_stack.ws(stopped.username, "vscode", "/", cookie)  # its answer is cached now
+    for _ in range(3):
+        verify_calls.clear()
+        page = edge_stack.ws(stopped.username, "vscode", "/", cookie, Accept="text/html")
+        assert page.status_code == 302 and "/workspace?unavailable=" in page.headers["Location"]
+        assert len(verify_calls) == 1  # a refused request costs one question, never more
+
+
 def test_twenty_people_at_once_get_twenty_working_routes(edge_stack, upstreams):
     people = [_person() for _ in range(20)]
     with ThreadPoolExecutor(max_workers=10) as pool:
