@@ -46,8 +46,12 @@ class AuditLog(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["target_type", "target_id"]),
-            # The level filter with a date range, newest first (the list and the admin); with the
-            # action in the index, a filtered count never reads the rows (1M rows: 8 ms -> 0.5 ms).
+            # The level filter with a date range, newest first (the list, the admin, the export's
+            # keyset order on (created_at, id)).
+            models.Index(fields=["log_level", "created_at"], name="audit_level_created_idx"),
+            # The same with the action: a count filtered by level, dates and action reads no rows
+            # (1M rows: 8 ms -> 0.5 ms). It cannot replace the one above: the action between the
+            # date and the id breaks the export's order.
             models.Index(
                 fields=["log_level", "created_at", "action_type"], name="audit_level_created_action"
             ),

@@ -12,13 +12,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # The new index first: the level filter is never without one.
         migrations.AddIndex(
             model_name='auditlog',
             index=models.Index(fields=['log_level', 'created_at', 'action_type'], name='audit_level_created_action'),
-        ),
-        migrations.RemoveIndex(
-            model_name='auditlog',
-            name='audit_level_created_idx',
         ),
     ]
