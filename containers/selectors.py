@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -101,7 +101,11 @@ class Placement:
 
 
 def server_reservations(*, server: Server, exclude: Workspace | None = None) -> dict[str, float]:
-    qs = Workspace.objects.filter(server=server, status__in=RESERVING_STATUSES)
+    """What the workspaces on `server` reserve, and those moving to it: a move holds room on both
+    hosts until it switches (or gives up)."""
+    qs = Workspace.objects.filter(
+        Q(server=server, status__in=RESERVING_STATUSES) | Q(moving_to=server, status=WorkspaceStatus.MOVING)
+    )
     if exclude is not None and exclude.pk:
         qs = qs.exclude(pk=exclude.pk)
     totals = qs.aggregate(
@@ -111,19 +115,24 @@ def server_reservations(*, server: Server, exclude: Workspace | None = None) -> 
 
 
 def server_reservations_by_server() -> dict[int, dict[str, float]]:
-    """What the workspaces of every server reserve ({server_id: {cpu, memory, gpus}}), in one query."""
-    rows = (
-        Workspace.objects.filter(server__isnull=False, status__in=RESERVING_STATUSES)
-        .values("server_id")
-        .annotate(
-            memory=Coalesce(Sum("memory"), 0), gpus=Coalesce(Sum("gpus"), 0), cpu=Coalesce(Sum("cpu"), 0.0)
-        )
-        .order_by()
-    )
-    return {
-        row["server_id"]: {"memory": int(row["memory"]), "gpus": int(row["gpus"]), "cpu": float(row["cpu"])}
-        for row in rows
+    """What the workspaces of every server reserve ({server_id: {cpu, memory, gpus}}), moves on
+    their way to it included, in two queries."""
+    sums = {
+        "memory": Coalesce(Sum("memory"), 0),
+        "gpus": Coalesce(Sum("gpus"), 0),
+        "cpu": Coalesce(Sum("cpu"), 0.0),
     }
+    live = Workspace.objects.filter(status__in=RESERVING_STATUSES)
+    on = live.filter(server__isnull=False).values(host=F("server"))
+    coming = live.filter(moving_to__isnull=False, status=WorkspaceStatus.MOVING).values(host=F("moving_to"))
+    totals: dict[int, dict[str, float]] = {}
+    for rows in (on, coming):
+        for row in rows.annotate(**sums).order_by():
+            total = totals.setdefault(row["host"], {"memory": 0, "gpus": 0, "cpu": 0.0})
+            total["memory"] += int(row["memory"])
+            total["gpus"] += int(row["gpus"])
+            total["cpu"] += float(row["cpu"])
+    return totals
 
 
 def server_free_capacity(*, server: Server, reserved: dict[str, float] | None = None) -> dict[str, Any]:

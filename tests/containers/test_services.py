@@ -104,3 +104,24 @@ def test_workspaces_are_scoped_to_their_owner(alice, bob, admin_user, api_as):
     assert [w["owner"] for w in api_as(alice).get("/api/workspaces").json()["data"]["results"]] == ["alice"]
     assert len(api_as(admin_user).get("/api/workspaces").json()["data"]["results"]) == 2
     assert api_as(bob).get(f"/api/workspaces/{mine.pk}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_move_holds_room_on_the_host_it_goes_to_until_it_switches():
+    from containers.selectors import server_reservations, server_reservations_by_server
+
+    source, target = make_server("source", memory_total=16 * GiB), make_server("target", memory_total=16 * GiB)
+    other = make_server("other", memory_total=12 * GiB)
+    moving = WorkspaceFactory(
+        server=source, moving_to=target, status=WorkspaceStatus.MOVING, memory=8 * GiB, gpus=0, cpu=2.0
+    )
+    assert server_reservations(server=target)["memory"] == 8 * GiB  # on its way there
+    assert server_reservations(server=source)["memory"] == 8 * GiB  # and still here
+    by_server = server_reservations_by_server()
+    assert by_server[target.pk] == by_server[source.pk] == {"memory": 8 * GiB, "gpus": 0, "cpu": 2.0}
+    # The target has 8 GiB left, less than `other`'s 12: a new workspace goes to `other`.
+    assert server_pick(memory=2 * GiB, gpus=0) == other
+    moving.status, moving.server, moving.moving_to = WorkspaceStatus.ACTIVE, target, None
+    moving.save()
+    assert server_reservations(server=source)["memory"] == 0
+    assert server_reservations_by_server()[target.pk]["memory"] == 8 * GiB
