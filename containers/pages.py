@@ -38,6 +38,7 @@ def workspace_page(request: HttpRequest) -> HttpResponse:
         WorkspaceStatus.PENDING,
         WorkspaceStatus.PROVISIONING,
         WorkspaceStatus.STARTING,
+        WorkspaceStatus.MOVING,  # its owner follows the move's steps, then lands on the same URL
     )
     # Sent here by the edge when an app of this workspace did not answer (templates/nginx).
     parsed = edge.host_parse(request.GET.get("unavailable", ""))

@@ -910,7 +910,13 @@ def workspace_move_run(*, workspace_id: int, was: str = WorkspaceStatus.ACTIVE) 
             _transient_retry(call)
         except ApplicationError as exc:
             logger.warning("Moved {}, but {} still holds a copy: {}", workspace, source.name, exc.message)
-    _progress(workspace, EventKind.DONE, f"Moved to {target.name}.", next=edge.workspace_url(name, "vscode"))
+    # A running workspace's page goes on to VS Code at its same URL; a stopped one's stays.
+    _progress(
+        workspace,
+        EventKind.DONE,
+        f"Moved to {target.name}.",
+        next=edge.workspace_url(name, "vscode") if running else "/workspace",
+    )
     return True
 
 

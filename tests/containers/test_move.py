@@ -5,6 +5,7 @@ front of the local Docker Engine, nginx and the edge handshake."""
 
 from __future__ import annotations
 
+import threading
 from io import StringIO
 
 import pytest
@@ -16,7 +17,8 @@ from containers.models import Workspace, WorkspaceStatus
 from events.models import EventKind, JobEvent
 from events.services import job_key
 from tests.containers.stack import register_server, unique_username
-from tests.factories import ServerFactory, UserFactory
+from tests.factories import TEST_PASSWORD, ServerFactory, UserFactory
+from tests.net import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.nginx]
 
@@ -115,3 +117,60 @@ def test_what_cannot_move_is_refused_with_the_reason(stack, api_as):
     Workspace.objects.filter(pk=workspace.pk).update(status=WorkspaceStatus.FAILED)
     failed = api.post(f"/api/workspaces/{workspace.pk}/move", {"server": full.pk}, format="json")
     assert failed.status_code == 409 and "only an active or stopped one moves" in failed.json()["message"]
+
+
+def test_the_owner_sees_moving_then_lands_on_the_same_url(stack, second_host, browser_page):
+    """In Chromium: the owner's VS Code URL while its workspace moves shows the workspace page,
+    "Moving" with the steps as they happen, and goes on by itself to that same URL, served from the
+    new host."""
+    from servers.clients.agent import AgentClient
+
+    _, server_b = second_host
+    admin, owner, workspace = _active(stack)
+    vscode_url = f"http://{stack.nginx.host(owner.username, 'vscode')}/"
+    page = browser_page
+    page.goto(vscode_url)  # log in, then the handshake back to VS Code
+    page.fill("#email", owner.email)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(vscode_url)
+    assert "vscode stand-in" in page.content()
+
+    # The copy, then the start on the new host, wait until the owner has looked: the whole move
+    # takes seconds with the stand-in.
+    looked, saw_start = threading.Event(), threading.Event()
+    unpack, create = AgentClient.folder_unpack, AgentClient.create_container
+
+    def unpack_when_looked(self, name, archive):
+        assert looked.wait(60)
+        return unpack(self, name, archive)
+
+    def create_when_seen(self, config):
+        assert saw_start.wait(60)
+        return create(self, config)
+
+    from containers.services import workspace_move
+
+    moving = threading.Thread(
+        target=lambda: workspace_move(actor=admin, workspace=workspace, server=server_b), daemon=True
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AgentClient, "folder_unpack", unpack_when_looked)
+        patch.setattr(AgentClient, "create_container", create_when_seen)
+        moving.start()
+        assert wait_until(
+            lambda: JobEvent.objects.filter(data__step="move", data__index=2).exists(), timeout=30
+        )
+        page.reload()  # what VS Code's own reconnect comes to: its old host no longer answers
+        page.wait_for_url(f"{stack.nginx.platform_url}/workspace?unavailable=*")
+        assert page.text_content("#status") == "Moving"
+        assert "is not reachable: your workspace is moving" in page.text_content("#unavailable")
+        page.wait_for_function("document.querySelector('#live') !== null")
+        looked.set()
+        page.wait_for_selector(f"#live-log li:has-text('Starting it on {server_b.name}')", timeout=30000)
+        saw_start.set()
+        page.wait_for_url(vscode_url, timeout=60000)  # on its own, when the move is done
+        moving.join(60)
+    assert "vscode stand-in" in page.content()
+    workspace.refresh_from_db()
+    assert workspace.server_id == server_b.pk and workspace.status == WorkspaceStatus.ACTIVE
