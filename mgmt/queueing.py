@@ -7,6 +7,8 @@ from typing import Any
 
 from celery import current_app
 from django.db import transaction
+from kombu.exceptions import OperationalError
+from loguru import logger
 
 
 def task_named(name: str) -> Any:
@@ -18,6 +20,17 @@ def task_named(name: str) -> Any:
 
 
 def enqueue_on_commit(name: str, *args: Any) -> None:
-    """Queue task `name` with `args` once the current transaction commits (never for rolled-back work)."""
+    """Queue task `name` with `args` once the current transaction commits (never for rolled-back work).
+
+    The work is committed by then. Should the broker not take the task (Redis down), the answer
+    must not turn into a 500 for work that was done: the saga's row stays in its status, and the
+    reconciler runs a workspace stuck there itself (RECONCILE_STUCK_MINUTES)."""
     task = task_named(name)  # an unknown name fails here, inside the service, not after the commit
-    transaction.on_commit(lambda: task.delay(*args))
+
+    def send() -> None:
+        try:
+            task.delay(*args)
+        except OperationalError as exc:
+            logger.error("The broker did not take {}{}: {}; the reconciler resumes it", name, args, exc)
+
+    transaction.on_commit(send)
