@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,13 @@ def test_make_run_stack_file_is_read_in_development(tmp_path):
         timeout=60,
     )
     assert result.stdout.strip().splitlines()[-1] == "http://localhost:9090 team/ide:2"
+
+
+def test_every_setting_read_from_the_environment_is_in_env_example():
+    """The README says `.env.example` lists every variable: each `env.<type>("NAME")` of the
+    settings is there, as a `#NAME=` line."""
+    settings_text = (ROOT / "mgmt" / "settings.py").read_text()
+    read = set(re.findall(r'\benv(?:\.[a-z]+)?\(\s*"([A-Z][A-Z0-9_]*)"', settings_text))
+    listed = set(re.findall(r"^#?([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert len(read) > 50  # the pattern still finds the settings
+    assert sorted(read - listed) == []
