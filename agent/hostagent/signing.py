@@ -15,7 +15,10 @@ Headers: `X-Agent-Timestamp`, `X-Agent-Nonce`, `X-Agent-Signature` (hex
 HMAC-SHA256 of the canonical string with the host's secret).
 
 A large body (an image tarball) need not sit in memory: pass `body_sha256`
-(the hex digest computed while streaming) instead of the bytes.
+(the hex digest computed while streaming) instead of the bytes. The signer
+also sends that digest as `X-Agent-Body-SHA256`, so that a route which reads
+its body as it arrives (a folder's archive) can check the signature first and
+the bytes against the digest once it has read them.
 The verifier refuses a nonce it has seen inside the window (`ReplayCache`).
 """
 
@@ -31,6 +34,7 @@ import time
 TIMESTAMP_HEADER = "X-Agent-Timestamp"
 NONCE_HEADER = "X-Agent-Nonce"
 SIGNATURE_HEADER = "X-Agent-Signature"
+BODY_SHA256_HEADER = "X-Agent-Body-SHA256"
 DEFAULT_WINDOW_SECONDS = 60
 _NONCE_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -75,16 +79,19 @@ def sign_headers(
     now: float | None = None,
     body_sha256: str | None = None,
 ) -> dict[str, str]:
-    """The three headers that authenticate one request."""
+    """The headers that authenticate one request (and, with `body_sha256`, name the body's digest)."""
     timestamp = str(int(time.time() if now is None else now))
     nonce = secrets.token_hex(16)
-    return {
+    headers = {
         TIMESTAMP_HEADER: timestamp,
         NONCE_HEADER: nonce,
         SIGNATURE_HEADER: signature(
             secret, method, path_with_query, body, timestamp, nonce, body_sha256=body_sha256
         ),
     }
+    if body_sha256 is not None:
+        headers[BODY_SHA256_HEADER] = body_sha256
+    return headers
 
 
 def verify(

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from . import __version__, containers, folders, images, system
+from .auth import CheckedBody
 from .docker_client import docker_answers, get_client, translate_errors
 from .errors import AgentResponse, BadRequest, envelope
 from .serializers import (
@@ -112,7 +113,9 @@ class FolderArchiveView(APIView):
         return response
 
     def put(self, request: Request, name: str) -> AgentResponse:
-        data = folders.folder_unpack(config=settings.AGENT, name=name, archive=request.agent_body)
+        body = request.agent_body  # read as it arrives when the signer named its digest (auth.py)
+        check = body.check if isinstance(body, CheckedBody) else (lambda: None)
+        data = folders.folder_unpack(config=settings.AGENT, name=name, archive=body, check=check)
         return AgentResponse(data, status=201, message="Folder unpacked.")
 
 

@@ -4,14 +4,20 @@ workspace user, never outside the workspace root; hostile names and symbolic lin
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
+import requests
 
+from agent.hostagent.auth import CheckedBody
 from agent.hostagent.config import AgentConfig, ConfigError
 from agent.hostagent.errors import BadRequest, Conflict, NotFound
 from agent.hostagent.folders import folder_create, folder_delete, folder_info, folder_list, folder_path
+from agent.hostagent.signing import BODY_SHA256_HEADER, sign_headers
 
 
 @pytest.fixture
@@ -141,3 +147,100 @@ def test_the_folder_endpoints(agent):
     assert agent.delete(f"/api/folders/{name}").status_code == 200
     assert agent.delete(f"/api/folders/{name}").status_code == 404
     assert agent.request("DELETE", f"/api/folders/{name}", sign=False).status_code == 401
+
+
+# --- a folder's archive, read as it arrives (a move's copy) ---------------------------------------
+def _archive(tmp_path: Path, files: dict[str, bytes]) -> bytes:
+    """A folder as the sending agent archives it: an uncompressed tar of "." ."""
+    folder = tmp_path / "made"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def _put_archive(agent, name: str, body: bytes, *, signed: str | None = None, named: str | None = "signed"):
+    """PUT the archive signed with the digest `signed` (default: the body's), naming `named` in
+    X-Agent-Body-SHA256 ("signed": the same; None: no header, the spooled way)."""
+    path = f"/api/folders/{name}/archive"
+    signed = signed or hashlib.sha256(body).hexdigest()
+    headers = sign_headers(agent.secret, "PUT", path, body_sha256=signed)
+    if named is None:
+        del headers[BODY_SHA256_HEADER]
+    elif named != "signed":
+        headers[BODY_SHA256_HEADER] = named
+    headers["Content-Type"] = "application/x-tar"
+    return requests.put(agent.url + path, data=body, headers=headers, timeout=30), headers
+
+
+def _leftovers(agent) -> list[str]:
+    return [p.name for p in agent.workspace_root.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.docker
+def test_an_archive_read_as_it_arrives_is_kept_only_when_every_byte_is_the_signed_one(agent, tmp_path):
+    body = _archive(tmp_path, {"notes.txt": b"my work\n" * 1000, "data.bin": os.urandom(300_000)})
+    name = "arc-" + os.urandom(3).hex()
+    good, headers = _put_archive(agent, name, body)
+    assert good.status_code == 201, good.text
+    assert (agent.workspace_root / name / "notes.txt").read_bytes() == b"my work\n" * 1000
+    # The same request again is a replay, refused before a byte is read.
+    again = requests.put(agent.url + f"/api/folders/{name}/archive", data=body, headers=headers, timeout=30)
+    assert again.status_code == 401 and "Replayed" in again.json()["message"]
+
+    # Bytes changed on the way (same length): unpacked into staging, then refused and removed.
+    tampered = body.replace(b"my work", b"MY WORK")
+    assert len(tampered) == len(body) and tampered != body
+    refused, _ = _put_archive(
+        agent, other := "arc-" + os.urandom(3).hex(), tampered, signed=good_digest(body)
+    )
+    assert refused.status_code == 400, refused.text
+    assert "does not match the digest it was signed with" in refused.json()["message"]
+    assert not (agent.workspace_root / other).exists() and _leftovers(agent) == []
+    # Naming the changed bytes' digest instead breaks the signature: 401, nothing read.
+    renamed, _ = _put_archive(
+        agent, other, tampered, signed=good_digest(body), named=hashlib.sha256(tampered).hexdigest()
+    )
+    assert renamed.status_code == 401 and not (agent.workspace_root / other).exists()
+    # Not a tar at all, but signed: the unpacking fails and says so.
+    junk, _ = _put_archive(agent, other, b"not a tar" * 100)
+    assert junk.status_code == 400 and "could not be unpacked" in junk.json()["message"]
+    assert not (agent.workspace_root / other).exists() and _leftovers(agent) == []
+
+
+@pytest.mark.docker
+def test_without_the_digest_header_the_archive_is_spooled_and_checked_first(agent, tmp_path):
+    body = _archive(tmp_path, {"a.txt": b"alpha\n"})
+    name = "arc-" + os.urandom(3).hex()
+    tampered, _ = _put_archive(
+        agent, name, body.replace(b"alpha", b"omega"), signed=good_digest(body), named=None
+    )
+    assert tampered.status_code == 401 and not (agent.workspace_root / name).exists()
+    good, _ = _put_archive(agent, name, body, named=None)
+    assert good.status_code == 201 and (agent.workspace_root / name / "a.txt").read_text() == "alpha\n"
+
+
+def good_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def test_a_body_that_ends_early_or_differs_is_refused_by_its_check():
+    body = b"x" * 5000
+    digest = hashlib.sha256(body).hexdigest()
+    whole = CheckedBody(io.BytesIO(body), len(body), digest)
+    assert whole.read(100) == b"x" * 100
+    whole.check()  # reads the rest, and it matches
+    short = CheckedBody(io.BytesIO(body[:4000]), len(body), digest)
+    with pytest.raises(BadRequest, match="ended early"):
+        short.check()
+    other = CheckedBody(io.BytesIO(b"y" * 5000), len(body), digest)
+    assert other.read() == b"y" * 5000
+    with pytest.raises(BadRequest, match="does not match"):
+        other.check()
+    # Never past the declared length, whatever the stream holds after it.
+    bounded = CheckedBody(io.BytesIO(body + b"trailing"), len(body), digest)
+    assert bounded.read() == body and bounded.read() == b""
+    bounded.check()
