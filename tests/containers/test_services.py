@@ -110,7 +110,8 @@ def test_workspaces_are_scoped_to_their_owner(alice, bob, admin_user, api_as):
 def test_a_move_holds_room_on_the_host_it_goes_to_until_it_switches():
     from containers.selectors import server_reservations, server_reservations_by_server
 
-    source, target = make_server("source", memory_total=16 * GiB), make_server("target", memory_total=16 * GiB)
+    source = make_server("source", memory_total=16 * GiB)
+    target = make_server("target", memory_total=16 * GiB)
     other = make_server("other", memory_total=12 * GiB)
     moving = WorkspaceFactory(
         server=source, moving_to=target, status=WorkspaceStatus.MOVING, memory=8 * GiB, gpus=0, cpu=2.0
