@@ -183,32 +183,30 @@ def _host_ports_range() -> range:
     return range(int(low), int(high) + 1)
 
 
-def _ports_reserve(workspace: Workspace, *, avoid: frozenset[int] = frozenset()) -> None:
-    """Reserve two host ports on the workspace's server (unique per server in the database).
+def _free_ports(
+    server: Server, *, exclude: Workspace | None = None, avoid: frozenset[int] = frozenset(), count: int = 2
+) -> list[int]:
+    """`count` random host ports on `server` that no other workspace there records, none of `avoid`
+    and none a route left moments ago (nginx may still send their previous owner there). Random,
+    so concurrent picks rarely collide; the unique constraint on the row has the last word."""
+    records = Workspace.objects.filter(server=server)
+    if exclude is not None:
+        records = records.exclude(pk=exclude.pk)
+    pairs = records.values_list("vscode_port", "jupyter_port")
+    used = {port for pair in pairs for port in pair if port} | set(avoid) | nginx.ports_held()
+    free = [port for port in _host_ports_range() if port not in used]
+    if len(free) < count:
+        raise Conflict(f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {server.name}.")
+    return random.sample(free, count)
 
-    Random picks, so concurrent approvals rarely collide; a collision is retried. Ports a
-    route left moments ago are skipped: nginx may still send their previous owner there.
-    """
-    span = _host_ports_range()
+
+def _ports_reserve(workspace: Workspace, *, avoid: frozenset[int] = frozenset()) -> None:
+    """Reserve two host ports on the workspace's server (unique per server in the database); a
+    collision with a concurrent reservation is picked again."""
     for _ in range(20):
-        pairs = (
-            Workspace.objects.filter(server=workspace.server_id)
-            .exclude(pk=workspace.pk)
-            .values_list("vscode_port", "jupyter_port")
+        workspace.vscode_port, workspace.jupyter_port = _free_ports(
+            workspace.server, exclude=workspace, avoid=avoid
         )
-        used = {port for pair in pairs for port in pair if port} | set(avoid) | nginx.ports_held()
-        free = [port for port in random.sample(span, min(len(span), 64)) if port not in used]
-        if len(free) < 2:  # a crowded range: look at every port
-            free = (
-                random.sample([port for port in span if port not in used], k=2)
-                if len(span) > len(used) + 1
-                else []
-            )
-        if len(free) < 2:
-            raise Conflict(
-                f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {workspace.server}."
-            )
-        workspace.vscode_port, workspace.jupyter_port = free[0], free[1]
         try:
             with transaction.atomic():
                 workspace.save(update_fields=["vscode_port", "jupyter_port", "updated_at"])
@@ -803,21 +801,6 @@ _MOVE_STEPS = (
     "Switching its address to {target}",
     "Removing it from {source}",
 )
-
-
-def _free_ports(server: Server, count: int = 2) -> list[int]:
-    """Host ports no workspace on `server` records and no route left just now (the switch's unique
-    constraint has the last word)."""
-    used = {
-        port
-        for pair in Workspace.objects.filter(server=server).values_list("vscode_port", "jupyter_port")
-        for port in pair
-        if port
-    } | nginx.ports_held()
-    free = [port for port in _host_ports_range() if port not in used]
-    if len(free) < count:
-        raise Conflict(f"No free host ports left in {settings.WORKSPACE_HOST_PORTS} on {server.name}.")
-    return random.sample(free, count)
 
 
 def workspace_move_run(*, workspace_id: int, was: str = WorkspaceStatus.ACTIVE) -> bool:
